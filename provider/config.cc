@@ -1,0 +1,151 @@
+#include "provider/config.h"
+
+#include <openssl/params.h>
+
+#include <array>
+#include <charconv>
+#include <limits>
+
+namespace seedpool::provider {
+namespace {
+
+// Keys of DESIGN.md that later versions of the pool will read. Setting one
+// now is an error rather than a silently ignored setting.
+constexpr std::array kNotYetSupported = {
+    "device",          "device_credit",          "hwrng_credit",
+    "rdseed_credit",   "seed_file",              "seed_file_trusted",
+    "async_timeout_ms", "read_wakeup_threshold", "write_wakeup_threshold",
+};
+
+std::string bad(const char* key, std::string_view value, const char* why) {
+  std::string s = "invalid value for ";
+  s += key;
+  s += ": \"";
+  s += value;
+  s += "\" (";
+  s += why;
+  s += ")";
+  return s;
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Strict unsigned decimal: no sign, no blanks inside, no trailing text.
+bool parse_u64(std::string_view v, std::uint64_t max, std::uint64_t& out) {
+  v = trim(v);
+  if (v.empty() || v.front() < '0' || v.front() > '9') return false;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  return ec == std::errc{} && p == v.data() + v.size() && out <= max;
+}
+
+}  // namespace
+
+bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
+                  std::string& error) {
+  pool::Config cfg;
+  for (const char* key : kNotYetSupported) {
+    if (const char* v = lookup(arg, key)) {
+      error = bad(key, v, "this key is not supported by this version of seedpool");
+      return false;
+    }
+  }
+  std::uint32_t getrandom_credit = 8;
+  if (const char* v = lookup(arg, "getrandom_credit")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, 8, n)) {
+      error = bad("getrandom_credit", v, "expected bits per byte, 0 to 8");
+      return false;
+    }
+    getrandom_credit = static_cast<std::uint32_t>(n);
+  }
+  if (const char* v = lookup(arg, "sources")) {
+    cfg.sources.clear();
+    std::string_view rest = v;
+    if (trim(rest).empty()) {
+      error = bad("sources", v, "expected a comma list of source names");
+      return false;
+    }
+    while (true) {
+      std::size_t comma = rest.find(',');
+      std::string_view name = trim(rest.substr(0, comma));
+      pool::SourceKind kind;
+      if (!pool::parse_source_name(name, kind)) {
+        error = bad("sources", v,
+                    "unknown source; this version knows: getrandom");
+        return false;
+      }
+      for (const pool::SourceConfig& s : cfg.sources)
+        if (s.kind == kind) {
+          error = bad("sources", v, "a source is listed twice");
+          return false;
+        }
+      cfg.sources.push_back(pool::SourceConfig{kind, 8});
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  for (pool::SourceConfig& s : cfg.sources)
+    if (s.kind == pool::SourceKind::getrandom)
+      s.credit_bits_per_byte = getrandom_credit;
+  if (const char* v = lookup(arg, "block_timeout_ms")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, static_cast<std::uint64_t>(pool::Config::kMaxTimeout.count()), n)) {
+      error = bad("block_timeout_ms", v, "expected milliseconds, 0 to 3600000");
+      return false;
+    }
+    cfg.block_timeout = std::chrono::milliseconds{n};
+  }
+  if (const char* v = lookup(arg, "pool_size")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, pool::Config::kMaxPoolSizeBits, n) ||
+        n < pool::Config::kMinPoolSizeBits) {
+      error = bad("pool_size", v, "expected bits, 1024 to 65536");
+      return false;
+    }
+    cfg.pool_size_bits = static_cast<std::uint32_t>(n);
+  }
+  if (std::string why = cfg.validate(); !why.empty()) {
+    error = "invalid configuration: " + why;
+    return false;
+  }
+  out = std::move(cfg);
+  return true;
+}
+
+namespace {
+
+struct CoreLookup {
+  OSSL_FUNC_core_get_params_fn* get_params;
+  const OSSL_CORE_HANDLE* handle;
+};
+
+const char* core_lookup(void* arg, const char* key) {
+  auto* c = static_cast<CoreLookup*>(arg);
+  // The core hands provider config values out as UTF8 pointers into its
+  // own storage (crypto/provider_core.c, core_get_params).
+  const char* value = nullptr;
+  OSSL_PARAM params[2] = {
+      OSSL_PARAM_construct_utf8_ptr(key, const_cast<char**>(&value), 0),
+      OSSL_PARAM_construct_end()};
+  if (!c->get_params(c->handle, params)) return nullptr;
+  return OSSL_PARAM_modified(&params[0]) ? value : nullptr;
+}
+
+}  // namespace
+
+bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
+                      const OSSL_CORE_HANDLE* handle, pool::Config& out,
+                      std::string& error) {
+  if (core_get_params == nullptr) {
+    out = pool::Config{};
+    return true;
+  }
+  CoreLookup c{core_get_params, handle};
+  return parse_config(core_lookup, &c, out, error);
+}
+
+}  // namespace seedpool::provider

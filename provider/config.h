@@ -1,0 +1,28 @@
+// Turns the provider's openssl.cnf section (read through the core's
+// get_params) into a validated pool::Config.
+#pragma once
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include <string>
+#include <string_view>
+
+#include "pool/config.h"
+
+namespace seedpool::provider {
+
+// A key=value lookup; returns nullptr when the key is not set.
+using ConfigLookup = const char* (*)(void* arg, const char* key);
+
+// Parses every key seedpool knows. On error returns false and sets `error`
+// to a message that names the key and the offending value.
+bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
+                  std::string& error);
+
+// Reads the keys through the core's get_params for `handle`.
+bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
+                      const OSSL_CORE_HANDLE* handle, pool::Config& out,
+                      std::string& error);
+
+}  // namespace seedpool::provider

@@ -1,0 +1,156 @@
+// OSSL_provider_init and the provider-level dispatch: parameters, the
+// algorithm table, reason strings, teardown. The only exported symbol.
+#include <dlfcn.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "pool/shared.h"
+#include "provider/config.h"
+#include "provider/errors.h"
+#include "provider/prov_ctx.h"
+#include "provider/seed_rand.h"
+#include "provider/stats_file.h"
+
+#ifndef SEEDPOOL_VERSION
+#define SEEDPOOL_VERSION "0.0.0"
+#endif
+
+namespace seedpool::provider {
+namespace {
+
+constexpr char kName[] = "seedpool";
+constexpr char kBuildInfo[] =
+    "seedpool " SEEDPOOL_VERSION " built against " OPENSSL_VERSION_TEXT;
+
+OSSL_FUNC_provider_teardown_fn prov_teardown;
+OSSL_FUNC_provider_gettable_params_fn prov_gettable_params;
+OSSL_FUNC_provider_get_params_fn prov_get_params;
+OSSL_FUNC_provider_query_operation_fn prov_query_operation;
+OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
+
+const OSSL_ALGORITHM kRands[] = {
+    {"SEEDPOOL:SEED-SRC", "provider=seedpool", kSeedRandFunctions,
+     "seedpool's entropy pool: full-entropy, conditioned output"},
+    {nullptr, nullptr, nullptr, nullptr},
+};
+
+void prov_teardown(void* vprov) {
+  auto* pc = static_cast<ProvCtx*>(vprov);
+  if (pc == nullptr) return;
+  if (pc->pool) write_stats_file(*pc->pool);
+  delete pc;
+}
+
+const OSSL_PARAM kProvGettables[] = {
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
+    OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
+    OSSL_PARAM_END,
+};
+
+const OSSL_PARAM* prov_gettable_params(void* /*vprov*/) { return kProvGettables; }
+
+int prov_get_params(void* vprov, OSSL_PARAM params[]) {
+  auto* pc = static_cast<ProvCtx*>(vprov);
+  OSSL_PARAM* p;
+  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != nullptr &&
+      !OSSL_PARAM_set_utf8_ptr(p, kName))
+    return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION)) != nullptr &&
+      !OSSL_PARAM_set_utf8_ptr(p, SEEDPOOL_VERSION))
+    return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO)) != nullptr &&
+      !OSSL_PARAM_set_utf8_ptr(p, kBuildInfo))
+    return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != nullptr) {
+    const bool running = pc != nullptr && pc->pool &&
+                         pc->pool->health() != pool::Health::failed;
+    if (!OSSL_PARAM_set_int(p, running ? 1 : 0)) return 0;
+  }
+  return 1;
+}
+
+const OSSL_ALGORITHM* prov_query_operation(void* /*vprov*/, int operation_id,
+                                           int* no_cache) {
+  *no_cache = 0;
+  return operation_id == OSSL_OP_RAND ? kRands : nullptr;
+}
+
+const OSSL_ITEM* prov_get_reason_strings(void* /*vprov*/) {
+  return reason_strings();
+}
+
+#define FN(id, f) {id, reinterpret_cast<void (*)(void)>(f)}
+const OSSL_DISPATCH kProviderFunctions[] = {
+    FN(OSSL_FUNC_PROVIDER_TEARDOWN, prov_teardown),
+    FN(OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, prov_gettable_params),
+    FN(OSSL_FUNC_PROVIDER_GET_PARAMS, prov_get_params),
+    FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, prov_query_operation),
+    FN(OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, prov_get_reason_strings),
+    {0, nullptr},
+};
+#undef FN
+
+// OpenSSL dlclose()s a provider module when its last provider object goes
+// (crypto/provider_core.c frees prov->module with DSO_free). The pool
+// registers pthread_atfork handlers, which cannot be removed, so the code
+// must stay mapped: pin the module with RTLD_NODELETE.
+bool pin_module() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&prov_teardown), &info) == 0 ||
+      info.dli_fname == nullptr)
+    return false;
+  // RTLD_NOLOAD: only take a reference on the copy already loaded.
+  return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
+}
+
+}  // namespace
+}  // namespace seedpool::provider
+
+extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
+    const OSSL_CORE_HANDLE* handle, const OSSL_DISPATCH* in,
+    const OSSL_DISPATCH** out, void** provctx) {
+  using namespace seedpool;
+  using namespace seedpool::provider;
+  try {
+    init_error_upcalls(in);
+    OSSL_FUNC_core_get_params_fn* core_get_params = nullptr;
+    for (const OSSL_DISPATCH* d = in; d != nullptr && d->function_id != 0; ++d)
+      if (d->function_id == OSSL_FUNC_CORE_GET_PARAMS)
+        core_get_params = OSSL_FUNC_core_get_params(d);
+
+    pool::Config config;
+    std::string error;
+    if (!read_core_config(core_get_params, handle, config, error)) {
+      SEEDPOOL_RAISE(handle, kReasonBadConfig, "%s", error.c_str());
+      return 0;
+    }
+    if (!pin_module()) {
+      SEEDPOOL_RAISE(handle, kReasonInternal, "cannot pin the module in memory");
+      return 0;
+    }
+    auto pc = std::make_unique<ProvCtx>();
+    pc->handle = handle;
+    if (pool::Errc rc = pool::acquire_shared(config, pc->pool);
+        rc != pool::Errc::ok) {
+      SEEDPOOL_RAISE(handle, reason_for(rc), "starting the pool: %s",
+                     pool::describe(rc));
+      return 0;
+    }
+    *out = kProviderFunctions;
+    *provctx = pc.release();
+    return 1;
+  } catch (const std::bad_alloc&) {
+    SEEDPOOL_RAISE(handle, kReasonOutOfMemory);
+  } catch (...) {
+    SEEDPOOL_RAISE(handle, kReasonInternal);
+  }
+  return 0;
+}

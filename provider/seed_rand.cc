@@ -1,0 +1,328 @@
+// SEEDPOOL: the pool's output through the RAND API. What OpenSSL does with a
+// RAND, as read in the 3.0 sources (crypto/rand/rand_lib.c,
+// crypto/evp/evp_rand.c, providers/implementations/rands/drbg.c):
+//  - the seed source is instantiated with strength 0 and no parent
+//    (rand_new_seed); under `random = SEEDPOOL` each instance gets a parent,
+//    which we accept and ignore: our bytes come from the pool.
+//  - EVP_RAND_generate asks max_request on every call and splits requests by
+//    it; 0 or a failure makes every RAND_bytes fail.
+//  - a child DRBG calls our nonce() without taking our lock, first with a
+//    NULL buffer to learn the length, and get_seed()/get_ctx_params() with
+//    our lock held (ossl_drbg_lock_parent); it refuses a parent whose
+//    strength is below its own (256 for the primary CTR-DRBG).
+//  - the primary re-reads our reseed_counter on each of its generates and
+//    reseeds when it moved: we export the pool's epoch there.
+#include "provider/seed_rand.h"
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <new>
+
+#include "async/draw.h"
+#include "provider/errors.h"
+#include "provider/prov_ctx.h"
+#include "provider/stats_params.h"
+
+namespace seedpool::provider {
+namespace {
+
+constexpr unsigned int kStrengthBits = 256;
+constexpr std::size_t kMaxRequestBytes = pool::Pool::kMaxRequestBytes;
+
+struct SeedCtx {
+  const OSSL_CORE_HANDLE* handle = nullptr;
+  std::shared_ptr<pool::Pool> pool;
+  std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
+  // Created by enable_locking; OpenSSL calls lock/unlock also before that.
+  std::unique_ptr<std::mutex> lock;
+};
+
+OSSL_FUNC_rand_newctx_fn seed_newctx;
+OSSL_FUNC_rand_freectx_fn seed_freectx;
+OSSL_FUNC_rand_instantiate_fn seed_instantiate;
+OSSL_FUNC_rand_uninstantiate_fn seed_uninstantiate;
+OSSL_FUNC_rand_generate_fn seed_generate;
+OSSL_FUNC_rand_reseed_fn seed_reseed;
+OSSL_FUNC_rand_nonce_fn seed_nonce;
+OSSL_FUNC_rand_get_seed_fn seed_get_seed;
+OSSL_FUNC_rand_clear_seed_fn seed_clear_seed;
+OSSL_FUNC_rand_enable_locking_fn seed_enable_locking;
+OSSL_FUNC_rand_lock_fn seed_lock;
+OSSL_FUNC_rand_unlock_fn seed_unlock;
+OSSL_FUNC_rand_gettable_ctx_params_fn seed_gettable_ctx_params;
+OSSL_FUNC_rand_get_ctx_params_fn seed_get_ctx_params;
+OSSL_FUNC_rand_verify_zeroization_fn seed_verify_zeroization;
+
+SeedCtx* as_ctx(void* v) { return static_cast<SeedCtx*>(v); }
+
+bool check_ready(const SeedCtx* c) {
+  if (c->state.load(std::memory_order_relaxed) != EVP_RAND_STATE_READY) {
+    SEEDPOOL_RAISE(c->handle, kReasonNotInstantiated);
+    return false;
+  }
+  return true;
+}
+
+// Draws from the pool; raises on failure. `may_pause`: only a caller that
+// holds no lock (ours or libcrypto's) may be paused.
+bool draw(SeedCtx* c, unsigned char* out, std::size_t out_len,
+          const unsigned char* adin, std::size_t adin_len, bool pr,
+          bool may_pause) {
+  async::DrawRequest req;
+  req.out = {out, out_len};
+  req.adin = {adin, adin != nullptr ? adin_len : 0};
+  req.prediction_resistance = pr;
+  req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
+  pool::Errc rc = async::draw(*c->pool, req);
+  if (rc == pool::Errc::ok) return true;
+  SEEDPOOL_RAISE(c->handle, reason_for(rc), "%zu bytes: %s", out_len,
+                 pool::describe(rc));
+  return false;
+}
+
+void* seed_newctx(void* provctx, void* /*parent: ignored, see above*/,
+                  const OSSL_DISPATCH* /*parent_dispatch*/) {
+  auto* pc = static_cast<ProvCtx*>(provctx);
+  if (pc == nullptr || !pc->pool) return nullptr;
+  auto* c = new (std::nothrow) SeedCtx;
+  if (c == nullptr) {
+    SEEDPOOL_RAISE(pc->handle, kReasonOutOfMemory);
+    return nullptr;
+  }
+  c->handle = pc->handle;
+  c->pool = pc->pool;
+  return c;
+}
+
+void seed_freectx(void* vctx) { delete as_ctx(vctx); }
+
+// Never waits: OpenSSL 3.0 instantiates the primary under its global RAND
+// lock. The personalisation string is mixed in, credited nothing.
+int seed_instantiate(void* vctx, unsigned int strength, int /*pr*/,
+                     const unsigned char* pstr, size_t pstr_len,
+                     const OSSL_PARAM /*params*/[]) {
+  SeedCtx* c = as_ctx(vctx);
+  if (strength > kStrengthBits) {
+    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
+                   strength);
+    return 0;
+  }
+  if (pstr != nullptr && pstr_len > 0 &&
+      c->pool->mix({pstr, pstr_len}) != pool::Errc::ok) {
+    SEEDPOOL_RAISE(c->handle, kReasonConditionerFailed);
+    return 0;
+  }
+  c->state.store(EVP_RAND_STATE_READY, std::memory_order_relaxed);
+  return 1;
+}
+
+int seed_uninstantiate(void* vctx) {
+  as_ctx(vctx)->state.store(EVP_RAND_STATE_UNINITIALISED,
+                            std::memory_order_relaxed);
+  return 1;
+}
+
+int seed_generate(void* vctx, unsigned char* out, size_t outlen,
+                  unsigned int strength, int prediction_resistance,
+                  const unsigned char* adin, size_t adin_len) {
+  SeedCtx* c = as_ctx(vctx);
+  if (!check_ready(c)) return 0;
+  if (strength > kStrengthBits) {
+    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
+                   strength);
+    return 0;
+  }
+  if (outlen == 0) return 1;
+  if (out == nullptr) {
+    SEEDPOOL_RAISE(c->handle, kReasonInvalidArgument, "NULL output buffer");
+    return 0;
+  }
+  if (outlen > kMaxRequestBytes) {
+    SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
+                   "%zu bytes, at most %zu per call", outlen, kMaxRequestBytes);
+    return 0;
+  }
+  // An instance with locking enabled is OpenSSL's shared primary: never
+  // pause holding it (a second job on this thread would deadlock on it).
+  return draw(c, out, outlen, adin, adin_len, prediction_resistance != 0,
+              /*may_pause=*/c->lock == nullptr)
+             ? 1
+             : 0;
+}
+
+// RAND_add / RAND_seed reach here (as `ent`) under `random = SEEDPOOL`: mixed
+// in, credited 0 bits, like a write to /dev/random.
+int seed_reseed(void* vctx, int /*pr*/, const unsigned char* ent,
+                size_t ent_len, const unsigned char* adin, size_t adin_len) {
+  SeedCtx* c = as_ctx(vctx);
+  if (!check_ready(c)) return 0;
+  if ((ent != nullptr && ent_len > 0 &&
+       c->pool->mix({ent, ent_len}) != pool::Errc::ok) ||
+      (adin != nullptr && adin_len > 0 &&
+       c->pool->mix({adin, adin_len}) != pool::Errc::ok)) {
+    SEEDPOOL_RAISE(c->handle, kReasonConditionerFailed);
+    return 0;
+  }
+  return 1;
+}
+
+size_t seed_nonce(void* vctx, unsigned char* out, unsigned int strength,
+                  size_t min_noncelen, size_t max_noncelen) {
+  SeedCtx* c = as_ctx(vctx);
+  if (strength > kStrengthBits) {
+    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
+                   strength);
+    return 0;
+  }
+  size_t len = min_noncelen > 0 ? min_noncelen : 16;
+  if (len > max_noncelen || len > kMaxRequestBytes) {
+    SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
+                   "nonce of %zu to %zu bytes", min_noncelen, max_noncelen);
+    return 0;
+  }
+  if (out == nullptr) return len;  // length query
+  return draw(c, out, len, nullptr, 0, false, /*may_pause=*/false) ? len : 0;
+}
+
+// Called with OpenSSL's primary DRBG write lock held: waits with a bound,
+// never pauses. Always fresh pool output: nothing is cached.
+size_t seed_get_seed(void* vctx, unsigned char** pout, int entropy,
+                     size_t min_len, size_t max_len, int prediction_resistance,
+                     const unsigned char* adin, size_t adin_len) {
+  SeedCtx* c = as_ctx(vctx);
+  if (pout == nullptr) {
+    SEEDPOOL_RAISE(c->handle, kReasonInvalidArgument, "NULL output pointer");
+    return 0;
+  }
+  *pout = nullptr;
+  if (!check_ready(c)) return 0;
+  if (entropy < 0 || static_cast<unsigned int>(entropy) > 2 * kStrengthBits) {
+    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh,
+                   "asked for %d bits of entropy", entropy);
+    return 0;
+  }
+  size_t len = (static_cast<size_t>(entropy) + 7) / 8;
+  if (len < min_len) len = min_len;
+  if (len == 0 || len > max_len || len > kMaxRequestBytes) {
+    SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
+                   "seed of %d bits in %zu to %zu bytes", entropy, min_len,
+                   max_len);
+    return 0;
+  }
+  auto* buf = static_cast<unsigned char*>(OPENSSL_secure_malloc(len));
+  if (buf == nullptr) {
+    SEEDPOOL_RAISE(c->handle, kReasonOutOfMemory);
+    return 0;
+  }
+  if (!draw(c, buf, len, adin, adin_len, prediction_resistance != 0,
+            /*may_pause=*/false)) {
+    OPENSSL_secure_clear_free(buf, len);
+    return 0;
+  }
+  *pout = buf;
+  return len;
+}
+
+void seed_clear_seed(void* /*vctx*/, unsigned char* out, size_t outlen) {
+  OPENSSL_secure_clear_free(out, outlen);
+}
+
+int seed_enable_locking(void* vctx) {
+  SeedCtx* c = as_ctx(vctx);
+  if (!c->lock) {
+    c->lock.reset(new (std::nothrow) std::mutex);
+    if (!c->lock) {
+      SEEDPOOL_RAISE(c->handle, kReasonOutOfMemory);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int seed_lock(void* vctx) {
+  SeedCtx* c = as_ctx(vctx);
+  if (!c->lock) return 1;
+  try {
+    c->lock->lock();
+  } catch (...) {  // std::system_error: no exception crosses into libcrypto
+    SEEDPOOL_RAISE(c->handle, kReasonInternal, "cannot take instance lock");
+    return 0;
+  }
+  return 1;
+}
+
+void seed_unlock(void* vctx) {
+  SeedCtx* c = as_ctx(vctx);
+  if (c->lock) c->lock->unlock();
+}
+
+const OSSL_PARAM kGettables[] = {
+    OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, nullptr),
+    OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, nullptr),
+    OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, nullptr),
+    OSSL_PARAM_uint(OSSL_DRBG_PARAM_RESEED_COUNTER, nullptr),
+    SEEDPOOL_STATS_GETTABLES,
+    OSSL_PARAM_END,
+};
+
+const OSSL_PARAM* seed_gettable_ctx_params(void* /*vctx*/, void* /*provctx*/) {
+  return kGettables;
+}
+
+int seed_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
+  SeedCtx* c = as_ctx(vctx);
+  if (params == nullptr) return 1;
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
+  if (p != nullptr && !OSSL_PARAM_set_size_t(p, kMaxRequestBytes)) return 0;
+  // EVP asks only max_request on each generate: answer that without more.
+  if (p == params && params[1].key == nullptr) return 1;
+  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != nullptr) {
+    int state = c->state.load(std::memory_order_relaxed);
+    if (state == EVP_RAND_STATE_READY && c->pool->health() == pool::Health::failed)
+      state = EVP_RAND_STATE_ERROR;
+    if (!OSSL_PARAM_set_int(p, state)) return 0;
+  }
+  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH)) != nullptr &&
+      !OSSL_PARAM_set_uint(p, kStrengthBits))
+    return 0;
+  if ((p = OSSL_PARAM_locate(params, OSSL_DRBG_PARAM_RESEED_COUNTER)) != nullptr &&
+      !OSSL_PARAM_set_uint(p, c->pool->epoch()))
+    return 0;
+  return get_stats_params(*c->pool, params);
+}
+
+// Nothing secret lives in an instance: the pool holds its state and cleanses
+// what it hands out.
+int seed_verify_zeroization(void* /*vctx*/) { return 1; }
+
+#define FN(id, f) {id, reinterpret_cast<void (*)(void)>(f)}
+
+}  // namespace
+
+const OSSL_DISPATCH kSeedRandFunctions[] = {
+    FN(OSSL_FUNC_RAND_NEWCTX, seed_newctx),
+    FN(OSSL_FUNC_RAND_FREECTX, seed_freectx),
+    FN(OSSL_FUNC_RAND_INSTANTIATE, seed_instantiate),
+    FN(OSSL_FUNC_RAND_UNINSTANTIATE, seed_uninstantiate),
+    FN(OSSL_FUNC_RAND_GENERATE, seed_generate),
+    FN(OSSL_FUNC_RAND_RESEED, seed_reseed),
+    FN(OSSL_FUNC_RAND_NONCE, seed_nonce),
+    FN(OSSL_FUNC_RAND_GET_SEED, seed_get_seed),
+    FN(OSSL_FUNC_RAND_CLEAR_SEED, seed_clear_seed),
+    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, seed_enable_locking),
+    FN(OSSL_FUNC_RAND_LOCK, seed_lock),
+    FN(OSSL_FUNC_RAND_UNLOCK, seed_unlock),
+    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, seed_gettable_ctx_params),
+    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, seed_get_ctx_params),
+    FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, seed_verify_zeroization),
+    {0, nullptr},
+};
+
+}  // namespace seedpool::provider
