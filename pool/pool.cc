@@ -53,28 +53,28 @@ std::string format_sources(const Stats& s) {
 
 Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out) {
   if (!config.validate().empty()) return Errc::invalid_argument;
-  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<CustomSource> sources;
   for (const SourceConfig& sc : config.sources) {
     auto s = make_source(sc.kind);
     if (!s) return Errc::invalid_argument;
-    sources.push_back(std::move(s));
+    sources.push_back({std::move(s), sc.credit_bits_per_byte});
   }
   return create(config, std::move(sources), out);
 }
 
-Errc Pool::create(const Config& config,
-                  std::vector<std::unique_ptr<Source>> sources,
+Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
                   std::unique_ptr<Pool>& out) {
-  if (!config.validate().empty() || sources.size() != config.sources.size())
+  if (!config.validate().empty() || sources.empty())
     return Errc::invalid_argument;
+  for (const CustomSource& cs : sources)
+    if (!cs.source || cs.credit_bits_per_byte > 8) return Errc::invalid_argument;
   std::unique_ptr<Conditioner> conditioner;
   if (Errc rc = Conditioner::create(conditioner); rc != Errc::ok) return rc;
   std::unique_ptr<Pool> pool(new Pool(config, std::move(conditioner)));
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    if (!sources[i]) return Errc::invalid_argument;
+  for (CustomSource& cs : sources) {
     auto slot = std::make_unique<SourceSlot>();
-    slot->source = std::move(sources[i]);
-    slot->credit_bits_per_byte = config.sources[i].credit_bits_per_byte;
+    slot->source = std::move(cs.source);
+    slot->credit_bits_per_byte = cs.credit_bits_per_byte;
     pool->sources_.push_back(std::move(slot));
   }
   // Distinguish this process and pool instance even before any source is

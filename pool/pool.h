@@ -36,9 +36,13 @@ class Pool {
 
   // Builds the pool and its sources. Validates config first.
   static Errc create(const Config& config, std::unique_ptr<Pool>& out);
-  // For tests and C++ users who bring their own sources.
-  static Errc create(const Config& config,
-                     std::vector<std::unique_ptr<Source>> sources,
+  // For tests and C++ users who bring their own sources: config.sources is
+  // ignored, each source comes with its own credit (0..8 bits per byte).
+  struct CustomSource {
+    std::unique_ptr<Source> source;
+    std::uint32_t credit_bits_per_byte = 0;
+  };
+  static Errc create(const Config& config, std::vector<CustomSource> sources,
                      std::unique_ptr<Pool>& out);
   ~Pool();
   Pool(const Pool&) = delete;

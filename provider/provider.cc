@@ -47,6 +47,16 @@ void prov_teardown(void* vprov) {
   delete pc;
 }
 
+}  // namespace
+
+bool raise_not_running(const ProvCtx& pc) {
+  SEEDPOOL_RAISE(pc.handle, pc.error_reason != 0 ? pc.error_reason : kReasonInternal,
+                 "seedpool is not running: %s", pc.error_detail.c_str());
+  return false;
+}
+
+namespace {
+
 const OSSL_PARAM kProvGettables[] = {
     OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
     OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
@@ -125,25 +135,25 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     for (const OSSL_DISPATCH* d = in; d != nullptr && d->function_id != 0; ++d)
       if (d->function_id == OSSL_FUNC_CORE_GET_PARAMS)
         core_get_params = OSSL_FUNC_core_get_params(d);
-
-    pool::Config config;
-    std::string error;
-    if (!read_core_config(core_get_params, handle, config, error)) {
-      SEEDPOOL_RAISE(handle, kReasonBadConfig, "%s", error.c_str());
-      return 0;
-    }
     if (!pin_module()) {
       SEEDPOOL_RAISE(handle, kReasonInternal, "cannot pin the module in memory");
       return 0;
     }
     auto pc = std::make_unique<ProvCtx>();
     pc->handle = handle;
-    if (pool::Errc rc = pool::acquire_shared(config, pc->pool);
-        rc != pool::Errc::ok) {
-      SEEDPOOL_RAISE(handle, reason_for(rc), "starting the pool: %s",
-                     pool::describe(rc));
-      return 0;
+    pool::Config config;
+    std::string error;
+    if (!read_core_config(core_get_params, handle, config, error)) {
+      pc->error_reason = kReasonBadConfig;
+      pc->error_detail = error;
+    } else if (pool::Errc rc = pool::acquire_shared(config, pc->pool);
+               rc != pool::Errc::ok) {
+      pc->error_reason = reason_for(rc);
+      pc->error_detail = std::string("starting the pool: ") + pool::describe(rc);
     }
+    // Raised now for callers that look (OSSL_PROVIDER_load users); the
+    // config loader discards it, so every request raises it again.
+    if (!pc->pool) raise_not_running(*pc);
     *out = kProviderFunctions;
     *provctx = pc.release();
     return 1;

@@ -38,7 +38,10 @@ constexpr std::size_t kMaxRequestBytes = pool::Pool::kMaxRequestBytes;
 
 struct SeedCtx {
   const OSSL_CORE_HANDLE* handle = nullptr;
-  std::shared_ptr<pool::Pool> pool;
+  // OpenSSL keeps the provider (and so this) alive while any of its
+  // algorithm contexts lives: EVP_RAND_CTX -> EVP_RAND -> provider.
+  const ProvCtx* prov = nullptr;
+  std::shared_ptr<pool::Pool> pool;  // null: provider not running
   std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
   // Created by enable_locking; OpenSSL calls lock/unlock also before that.
   std::unique_ptr<std::mutex> lock;
@@ -63,6 +66,7 @@ OSSL_FUNC_rand_verify_zeroization_fn seed_verify_zeroization;
 SeedCtx* as_ctx(void* v) { return static_cast<SeedCtx*>(v); }
 
 bool check_ready(const SeedCtx* c) {
+  if (!c->pool) return raise_not_running(*c->prov);
   if (c->state.load(std::memory_order_relaxed) != EVP_RAND_STATE_READY) {
     SEEDPOOL_RAISE(c->handle, kReasonNotInstantiated);
     return false;
@@ -90,13 +94,14 @@ bool draw(SeedCtx* c, unsigned char* out, std::size_t out_len,
 void* seed_newctx(void* provctx, void* /*parent: ignored, see above*/,
                   const OSSL_DISPATCH* /*parent_dispatch*/) {
   auto* pc = static_cast<ProvCtx*>(provctx);
-  if (pc == nullptr || !pc->pool) return nullptr;
+  if (pc == nullptr) return nullptr;
   auto* c = new (std::nothrow) SeedCtx;
   if (c == nullptr) {
     SEEDPOOL_RAISE(pc->handle, kReasonOutOfMemory);
     return nullptr;
   }
   c->handle = pc->handle;
+  c->prov = pc;
   c->pool = pc->pool;
   return c;
 }
@@ -114,7 +119,10 @@ int seed_instantiate(void* vctx, unsigned int strength, int /*pr*/,
                    strength);
     return 0;
   }
-  if (pstr != nullptr && pstr_len > 0 &&
+  // Succeeds even when the provider is not running: a failed instantiate
+  // makes OpenSSL drop its seed source and seed from the OS silently
+  // (rand_new_seed); get_seed / generate then report why we are not running.
+  if (c->pool && pstr != nullptr && pstr_len > 0 &&
       c->pool->mix({pstr, pstr_len}) != pool::Errc::ok) {
     SEEDPOOL_RAISE(c->handle, kReasonConditionerFailed);
     return 0;
@@ -176,6 +184,10 @@ int seed_reseed(void* vctx, int /*pr*/, const unsigned char* ent,
 size_t seed_nonce(void* vctx, unsigned char* out, unsigned int strength,
                   size_t min_noncelen, size_t max_noncelen) {
   SeedCtx* c = as_ctx(vctx);
+  if (!c->pool) {
+    raise_not_running(*c->prov);
+    return 0;
+  }
   if (strength > kStrengthBits) {
     SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
                    strength);
@@ -285,7 +297,8 @@ int seed_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
   if (p == params && params[1].key == nullptr) return 1;
   if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != nullptr) {
     int state = c->state.load(std::memory_order_relaxed);
-    if (state == EVP_RAND_STATE_READY && c->pool->health() == pool::Health::failed)
+    if (state == EVP_RAND_STATE_READY &&
+        (!c->pool || c->pool->health() == pool::Health::failed))
       state = EVP_RAND_STATE_ERROR;
     if (!OSSL_PARAM_set_int(p, state)) return 0;
   }
@@ -293,8 +306,12 @@ int seed_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
       !OSSL_PARAM_set_uint(p, kStrengthBits))
     return 0;
   if ((p = OSSL_PARAM_locate(params, OSSL_DRBG_PARAM_RESEED_COUNTER)) != nullptr &&
-      !OSSL_PARAM_set_uint(p, c->pool->epoch()))
+      !OSSL_PARAM_set_uint(p, c->pool ? c->pool->epoch() : 1))
     return 0;
+  if (!c->pool) {
+    p = OSSL_PARAM_locate(params, "health");
+    return p == nullptr || OSSL_PARAM_set_utf8_string(p, "failed");
+  }
   return get_stats_params(*c->pool, params);
 }
 

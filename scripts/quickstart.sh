@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   scripts/quickstart.sh demo   install what is missing, build, draw random
+#                                bytes through seedpool and print the pool's
+#                                statistics
+#   scripts/quickstart.sh test   install what is missing, build, run the
+#                                whole test suite (this is what CI runs)
+# For a fresh Debian 12 machine; run as root or with sudo available.
+set -euo pipefail
+
+mode=${1:-demo}
+case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 64 ;; esac
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SEEDPOOL_BUILD_DIR:-$src/build}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- 1. Debian packages -------------------------------------------------------
+packages=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
+          libgtest-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo_cmd=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. Build ------------------------------------------------------------------
+step "building into $build"
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEEDPOOL_WERROR=ON >/dev/null
+cmake --build "$build" -j"$jobs"
+
+# The configs in conf/ load seedpool.so from OpenSSL's modules directory;
+# until `cmake --install`, point OpenSSL at the build folder instead.
+export OPENSSL_MODULES=$build
+
+# --- 3. The main job or the tests --------------------------------------------
+if [ "$mode" = demo ]; then
+  step "seedpool as the seed source of OpenSSL's DRBGs (conf/seedpool.cnf)"
+  OPENSSL_CONF=$src/conf/seedpool.cnf "$build/seedpool-rand" -n 32
+  step "every byte from the pool (conf/seedpool-direct.cnf)"
+  OPENSSL_CONF=$src/conf/seedpool-direct.cnf "$build/seedpool-rand" -n 32
+  step "the openssl CLI under conf/seedpool.cnf"
+  OPENSSL_CONF=$src/conf/seedpool.cnf openssl rand -hex 32
+  exit 0
+fi
+
+step "running the test suite"
+cd "$build"
+ctest --output-on-failure -j"$jobs" --timeout 300
