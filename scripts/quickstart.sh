@@ -58,5 +58,15 @@ if [ "$mode" = demo ]; then
 fi
 
 step "running the test suite"
-cd "$build"
-ctest --output-on-failure -j"$jobs" --timeout 300
+(cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+# The same unit and provider tests, built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (gcc's runtimes): any report fails the run.
+step "unit and provider tests under ASan + UBSan"
+asan_build=${build}-asan
+cmake -S "$src" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug -DSEEDPOOL_WERROR=ON \
+  -DSEEDPOOL_SANITIZE=address,undefined >/dev/null
+cmake --build "$asan_build" -j"$jobs" --target seedpool pool_unit_tests provider_tests
+(cd "$asan_build" &&
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j"$jobs" --timeout 300 -L 'unit|provider')
