@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <thread>
 
 #include "pool/fork.h"
 #include "pool/getrandom_source.h"
@@ -19,6 +20,8 @@ constexpr std::size_t kReadChunkBytes = 512;
 // Bytes mixed from a source credited 0 bits, per refill: it adds
 // unpredictability for an attacker who does not control it, nothing more.
 constexpr std::size_t kUncreditedMixBytes = 64;
+// Pause between retries when no source offers a way to wait.
+constexpr std::chrono::milliseconds kRetryPause{10};
 
 std::unique_ptr<Source> make_source(SourceKind kind) {
   switch (kind) {
@@ -307,6 +310,10 @@ Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
     if (remaining.count() == 0) remaining = std::chrono::milliseconds{1};
     if (slot == nullptr || !slot->source->wait_ready(remaining)) {
       if (Clock::now() >= deadline) return finish(Errc::timed_out);
+      // Nothing to wait on (or the wait failed early): retry at a gentle
+      // pace instead of spinning until the deadline.
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(deadline - Clock::now(), kRetryPause));
     }
   }
 }

@@ -42,6 +42,7 @@ class FakeSource final : public pool::Source {
   // Ready as soon as the test switches the mode to data, else at the bound.
   bool wait_ready(std::chrono::milliseconds timeout) noexcept override {
     waits.fetch_add(1);
+    if (wait_fails.load()) return false;
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
       if (mode.load() == Mode::data) return true;
@@ -51,6 +52,7 @@ class FakeSource final : public pool::Source {
   }
 
   std::atomic<Mode> mode;
+  std::atomic<bool> wait_fails{false};  // wait_ready() fails at once
   std::atomic<int> reads{0};
   std::atomic<int> waits{0};
   std::atomic<std::size_t> bytes{0};

@@ -179,6 +179,15 @@ TEST(PoolRequests, WaitsWithBoundThenTimesOutWithCleanOutput) {
   EXPECT_EQ(s.requests_served, 0u);
 }
 
+TEST(PoolRequests, NoBusyLoopWhenTheSourceCannotBeWaitedOn) {
+  auto f = make_pool({{FakeSource::Mode::would_block, 8}});
+  f.sources[0]->wait_fails = true;
+  std::array<std::uint8_t, 32> out{};
+  EXPECT_EQ(f.pool->read(out, {}, false, 200ms), Errc::timed_out);
+  // A pause between retries: about 20 in 200 ms, never thousands.
+  EXPECT_LT(f.sources[0]->reads.load(), 60);
+}
+
 TEST(PoolRequests, ZeroTimeoutFailsAtOnce) {
   auto f = make_pool({{FakeSource::Mode::would_block, 8}});
   std::array<std::uint8_t, 32> out{};
