@@ -1,27 +1,14 @@
 #include "pool/getrandom_source.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include <cerrno>
 
 namespace seedpool::pool {
 
-const char* source_status_name(SourceStatus s) noexcept {
-  switch (s) {
-    case SourceStatus::ok: return "ok";
-    case SourceStatus::not_ready: return "not_ready";
-    case SourceStatus::absent: return "absent";
-    case SourceStatus::failed: return "failed";
-  }
-  return "unknown";
-}
-
-GetrandomSource::~GetrandomSource() {
-  if (random_fd_ >= 0) (void)::close(random_fd_);
-}
+GetrandomSource::GetrandomSource() noexcept
+    : random_fd_(source_io::open_fd("/dev/random", O_RDONLY | O_NONBLOCK)) {}
 
 SourceRead GetrandomSource::read(std::span<std::uint8_t> out) noexcept {
   for (;;) {
@@ -36,18 +23,8 @@ SourceRead GetrandomSource::read(std::span<std::uint8_t> out) noexcept {
 }
 
 bool GetrandomSource::wait_ready(std::chrono::milliseconds timeout) noexcept {
-  std::call_once(open_once_, [this] {
-    random_fd_ = ::open("/dev/random", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  });
-  if (random_fd_ < 0) return false;
-  pollfd p{random_fd_, POLLIN, 0};
-  int ms = static_cast<int>(timeout.count());
-  for (;;) {
-    int r = ::poll(&p, 1, ms);
-    if (r > 0) return true;
-    if (r == 0) return false;
-    if (errno != EINTR) return false;
-  }
+  if (!random_fd_.valid()) return false;
+  return source_io::poll_readable(random_fd_.get(), timeout);
 }
 
 }  // namespace seedpool::pool

@@ -125,13 +125,18 @@ void Pool::credit_locked(std::uint64_t bits) {
 
 void Pool::update_health() noexcept {
   std::size_t usable = 0;
+  std::size_t exhausted = 0;
   for (const auto& s : sources_) {
     SourceStatus st = s->status.load(std::memory_order_relaxed);
     if ((st == SourceStatus::ok || st == SourceStatus::not_ready) &&
         s->credit_bits_per_byte > 0)
       ++usable;
+    else if (st == SourceStatus::exhausted && s->credit_bits_per_byte > 0)
+      ++exhausted;
   }
-  Health h = usable == 0                 ? Health::failed
+  // A source read to its end degrades the pool but does not fail it: what it
+  // delivered was credited and may still be served.
+  Health h = usable + exhausted == 0     ? Health::failed
              : usable < sources_.size() ? Health::degraded
                                          : Health::ok;
   health_.store(h, std::memory_order_relaxed);
@@ -145,7 +150,9 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
   Errc rc = Errc::ok;
   for (auto& slot : sources_) {
     SourceStatus st = slot->status.load(std::memory_order_relaxed);
-    if (st == SourceStatus::absent || st == SourceStatus::failed) continue;
+    if (st == SourceStatus::absent || st == SourceStatus::failed ||
+        st == SourceStatus::exhausted)
+      continue;
     const std::uint32_t credit = slot->credit_bits_per_byte;
     bool again = true;
     while (again && (credit == 0 || entropy_bits_ < want_bits ||
@@ -188,6 +195,11 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
         case SourceRead::Kind::error:
           slot->status.store(SourceStatus::failed, std::memory_order_relaxed);
           slot->last_errno.store(r.sys_errno, std::memory_order_relaxed);
+          again = false;
+          break;
+        case SourceRead::Kind::exhausted:
+          // At its end (a regular file): not a failure, never read again.
+          slot->status.store(SourceStatus::exhausted, std::memory_order_relaxed);
           again = false;
           break;
       }

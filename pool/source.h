@@ -1,4 +1,10 @@
 // A noise source: something the pool reads raw samples from.
+//
+// Every read is non-blocking. Readiness comes from one of two places, fixed
+// for the source's lifetime: an fd that polls readable (POLLIN) when read()
+// may return data, or, for a source without a usable fd, a retry timer. The
+// gatherer thread drives all sources that way (io_uring or poll()); the
+// synchronous pool uses wait_ready(), whose default is built on the same two.
 #pragma once
 
 #include <chrono>
@@ -13,11 +19,14 @@ enum class SourceStatus : std::uint8_t {
   not_ready,  // present, nothing to read yet (e.g. kernel CRNG not seeded)
   absent,     // not on this system (ENOSYS, ENOENT, ...)
   failed,     // returned an error; taken out
+  exhausted,  // read through to its end (a regular file); never read again
 };
 const char* source_status_name(SourceStatus s) noexcept;
 
 struct SourceRead {
-  enum class Kind : std::uint8_t { data, would_block, absent, error };
+  // exhausted: the source has reached its end (a regular file at EOF) and
+  // will never deliver again. Not an error, and nothing to wait for.
+  enum class Kind : std::uint8_t { data, would_block, absent, error, exhausted };
   Kind kind;
   std::size_t bytes;  // valid for Kind::data
   int sys_errno;      // for absent/error
@@ -25,6 +34,9 @@ struct SourceRead {
 
 class Source {
  public:
+  // Retry period of a source without a readiness fd, unless it says better.
+  static constexpr std::chrono::milliseconds kDefaultRetryInterval{10};
+
   virtual ~Source() = default;
   Source() = default;
   Source(const Source&) = delete;
@@ -34,7 +46,21 @@ class Source {
   // Reads up to out.size() raw bytes without blocking.
   virtual SourceRead read(std::span<std::uint8_t> out) noexcept = 0;
   // Waits (bounded) until read() may return data. Returns false on timeout.
-  virtual bool wait_ready(std::chrono::milliseconds timeout) noexcept = 0;
+  // Default: poll(2) poll_fd() for POLLIN; without an fd, sleep
+  // retry_interval() and return true, or the whole timeout when that is
+  // shorter and return false.
+  virtual bool wait_ready(std::chrono::milliseconds timeout) noexcept;
+
+  // An fd that polls readable (POLLIN) when read() may return data, or -1
+  // when there is none: then the gatherer retries after retry_interval().
+  // The same value for the source's whole life (opened at construction), so
+  // a poll registered on it never goes stale. Only the source reads it.
+  virtual int poll_fd() const noexcept { return -1; }
+  // The retry period when poll_fd() is -1, and the back-off after a
+  // would_block (some drivers poll readable and still say EAGAIN).
+  virtual std::chrono::milliseconds retry_interval() const noexcept {
+    return kDefaultRetryInterval;
+  }
 };
 
 }  // namespace seedpool::pool
