@@ -2,25 +2,70 @@
 
 #include <string_view>
 
+#include "pool/hwrng_source.h"
+#include "pool/rdseed_source.h"
+
 namespace seedpool::pool {
 
 const char* source_name(SourceKind k) noexcept {
   switch (k) {
     case SourceKind::getrandom: return "getrandom";
+    case SourceKind::hwrng: return "hwrng";
+    case SourceKind::rdseed: return "rdseed";
+    case SourceKind::device: return "device";
   }
   return "unknown";
 }
 
 bool parse_source_name(std::string_view name, SourceKind& out) noexcept {
-  if (name == "getrandom") {
-    out = SourceKind::getrandom;
-    return true;
+  for (SourceKind k : {SourceKind::getrandom, SourceKind::hwrng,
+                       SourceKind::rdseed, SourceKind::device}) {
+    if (name == source_name(k)) {
+      out = k;
+      return true;
+    }
   }
   return false;
 }
 
+std::uint32_t default_credit_bits_per_byte(SourceKind k) noexcept {
+  switch (k) {
+    case SourceKind::getrandom: return 8;
+    case SourceKind::hwrng: return 4;
+    case SourceKind::rdseed: return 4;
+    case SourceKind::device: return 0;
+  }
+  return 0;
+}
+
+std::vector<SourceConfig> available_sources() {
+  std::vector<SourceConfig> out;
+  out.push_back({SourceKind::getrandom,
+                 default_credit_bits_per_byte(SourceKind::getrandom)});
+  if (HwrngSource hw; hw.open_errno() == 0)
+    out.push_back({SourceKind::hwrng,
+                   default_credit_bits_per_byte(SourceKind::hwrng)});
+  if (RdseedSource rd; rd.support() == RdseedSource::Support::available)
+    out.push_back({SourceKind::rdseed,
+                   default_credit_bits_per_byte(SourceKind::rdseed)});
+  return out;
+}
+
 std::string Config::validate() const {
   if (sources.empty()) return "sources: no source configured";
+  bool credited = false;
+  bool has_device = false;
+  for (const SourceConfig& sc : sources) {
+    credited = credited || sc.credit_bits_per_byte > 0;
+    has_device = has_device || sc.kind == SourceKind::device;
+  }
+  if (!credited)
+    return "sources: every source is credited 0 bits, so nothing could ever "
+           "be served (set <source>_credit)";
+  if (has_device && device_path.empty())
+    return "device: the device source needs a path";
+  if (!has_device && !device_path.empty())
+    return "device: a path is set but sources does not list device";
   for (std::size_t i = 0; i < sources.size(); ++i) {
     if (sources[i].credit_bits_per_byte > 8)
       return std::string(source_name(sources[i].kind)) +

@@ -9,22 +9,38 @@
 
 namespace seedpool::pool {
 
-enum class SourceKind : std::uint8_t { getrandom };
+enum class SourceKind : std::uint8_t { getrandom, hwrng, rdseed, device };
 
 // Name used in config (`sources = getrandom`) and statistics.
 const char* source_name(SourceKind k) noexcept;
 // Parses one source name; false if unknown.
 bool parse_source_name(std::string_view name, SourceKind& out) noexcept;
 
+// Bits of entropy credited per byte read from a source, when the
+// configuration does not say (`<source>_credit`). Conservative on purpose:
+//  - getrandom 8: the kernel CRNG is the OS's own vetted DRBG; OpenSSL's
+//    SEED-SRC credits it 8 bits per byte as well.
+//  - hwrng 4: the device's quality is its driver's claim, not something we
+//    can measure; half of it, as rngd-style daemons are advised to assume.
+//  - rdseed 4: SP 800-90B-conformant by the vendor's word, but opaque and
+//    with known broken parts (AMD RDSEED returning 0): half.
+//  - device 0: an unknown noise source has no credit until its owner states
+//    one; uncredited input is mixed but never makes output full-entropy.
+std::uint32_t default_credit_bits_per_byte(SourceKind k) noexcept;
+
 struct SourceConfig {
   SourceKind kind = SourceKind::getrandom;
-  // Bits of entropy credited per byte read, 0..8. The kernel CRNG
-  // (getrandom) is the OS's own vetted DRBG; OpenSSL's SEED-SRC credits it
-  // 8 bits per byte as well.
+  // Bits of entropy credited per byte read, 0..8.
   std::uint32_t credit_bits_per_byte = 8;
 
   bool operator==(const SourceConfig&) const = default;
 };
+
+// The sources present on this machine, with their default credits: what a
+// configuration without `sources` gets. getrandom always; hwrng when
+// /dev/hwrng opens and an rng backs it; rdseed when the CPU and the kernel
+// allow it.
+std::vector<SourceConfig> available_sources();
 
 struct Config {
   static constexpr std::uint32_t kMinPoolSizeBits = 1024;
@@ -32,6 +48,8 @@ struct Config {
   static constexpr std::chrono::milliseconds kMaxTimeout{3'600'000};
 
   std::vector<SourceConfig> sources = {SourceConfig{}};
+  // Path read by the `device` source: a character device, FIFO or file.
+  std::string device_path;
   // Bits the pool holds at most (random(4)'s poolsize).
   std::uint32_t pool_size_bits = 4096;
   // How long a request outside an ASYNC job may wait for entropy; 0 fails

@@ -8,7 +8,10 @@
 #include <thread>
 
 #include "pool/fork.h"
+#include "pool/device_source.h"
 #include "pool/getrandom_source.h"
+#include "pool/hwrng_source.h"
+#include "pool/rdseed_source.h"
 
 namespace seedpool::pool {
 namespace {
@@ -23,9 +26,13 @@ constexpr std::size_t kUncreditedMixBytes = 64;
 // Pause between retries when no source offers a way to wait.
 constexpr std::chrono::milliseconds kRetryPause{10};
 
-std::unique_ptr<Source> make_source(SourceKind kind) {
+std::unique_ptr<Source> make_source(SourceKind kind, const Config& config) {
   switch (kind) {
     case SourceKind::getrandom: return std::make_unique<GetrandomSource>();
+    case SourceKind::hwrng: return std::make_unique<HwrngSource>();
+    case SourceKind::rdseed: return std::make_unique<RdseedSource>();
+    case SourceKind::device:
+      return std::make_unique<DeviceSource>(config.device_path);
   }
   return nullptr;
 }
@@ -58,7 +65,7 @@ Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out) {
   if (!config.validate().empty()) return Errc::invalid_argument;
   std::vector<CustomSource> sources;
   for (const SourceConfig& sc : config.sources) {
-    auto s = make_source(sc.kind);
+    auto s = make_source(sc.kind, config);
     if (!s) return Errc::invalid_argument;
     sources.push_back({std::move(s), sc.credit_bits_per_byte});
   }
@@ -67,7 +74,10 @@ Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out) {
 
 Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
                   std::unique_ptr<Pool>& out) {
-  if (!config.validate().empty() || sources.empty())
+  Config checked = config;
+  checked.device_path.clear();  // custom sources: config.sources is ignored
+  checked.sources = {SourceConfig{}};
+  if (!checked.validate().empty() || sources.empty())
     return Errc::invalid_argument;
   for (const CustomSource& cs : sources)
     if (!cs.source || cs.credit_bits_per_byte > 8) return Errc::invalid_argument;
@@ -78,6 +88,11 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
     auto slot = std::make_unique<SourceSlot>();
     slot->source = std::move(cs.source);
     slot->credit_bits_per_byte = cs.credit_bits_per_byte;
+    if (cs.credit_bits_per_byte > 0) {
+      if (Errc rc = HealthTest::create(cs.credit_bits_per_byte, slot->health);
+          rc != Errc::ok)
+        return rc;
+    }
     pool->sources_.push_back(std::move(slot));
   }
   // Distinguish this process and pool instance even before any source is
@@ -151,7 +166,7 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
   for (auto& slot : sources_) {
     SourceStatus st = slot->status.load(std::memory_order_relaxed);
     if (st == SourceStatus::absent || st == SourceStatus::failed ||
-        st == SourceStatus::exhausted)
+        st == SourceStatus::exhausted || st == SourceStatus::unhealthy)
       continue;
     const std::uint32_t credit = slot->credit_bits_per_byte;
     bool again = true;
@@ -168,19 +183,43 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
       SourceRead r = slot->source->read({buf.data(), len});
       switch (r.kind) {
         case SourceRead::Kind::data: {
-          slot->status.store(SourceStatus::ok, std::memory_order_relaxed);
+          // Health tests first, on the raw samples; mixing never changes
+          // the estimate, only a block the tests call `ok` is credited.
+          HealthTest::Verdict verdict = HealthTest::Verdict::ok;
+          if (slot->health) {
+            verdict = slot->health->feed({buf.data(), r.bytes});
+            const HealthTest::Counters& hc = slot->health->counters();
+            slot->health_failures.store(hc.rct_failures + hc.apt_failures,
+                                        std::memory_order_relaxed);
+          }
+          slot->status.store(verdict == HealthTest::Verdict::permanent
+                                 ? SourceStatus::unhealthy
+                                 : SourceStatus::ok,
+                             std::memory_order_relaxed);
           rc = conditioner_->absorb({buf.data(), r.bytes});
           if (rc != Errc::ok) {
             OPENSSL_cleanse(buf.data(), buf.size());
             health_.store(Health::failed, std::memory_order_relaxed);
             return rc;
           }
-          const std::uint64_t bits = std::uint64_t{r.bytes} * credit;
+          std::uint64_t bits = std::uint64_t{r.bytes} * credit;
+          if (verdict != HealthTest::Verdict::ok) {
+            slot->bits_withheld.fetch_add(bits, std::memory_order_relaxed);
+            bits = 0;
+          }
+          if (verdict == HealthTest::Verdict::permanent) {
+            slot->bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
+            again = false;
+            break;
+          }
           slot->bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
           slot->bits_credited.fetch_add(bits, std::memory_order_relaxed);
           fresh_bits += bits;
           credit_locked(bits);
-          again = r.bytes > 0 && credit > 0;
+          // A block held back by the start-up test is worth reading on for:
+          // the next one may complete it.
+          again = r.bytes > 0 && credit > 0 &&
+                  verdict != HealthTest::Verdict::intermittent;
           break;
         }
         case SourceRead::Kind::would_block:
@@ -356,6 +395,9 @@ Stats Pool::stats() const {
     ss.status = slot->status.load(std::memory_order_relaxed);
     ss.bytes_read = slot->bytes_read.load(std::memory_order_relaxed);
     ss.bits_credited = slot->bits_credited.load(std::memory_order_relaxed);
+    ss.bits_withheld = slot->bits_withheld.load(std::memory_order_relaxed);
+    ss.credit_bits_per_byte = slot->credit_bits_per_byte;
+    ss.health_failures = slot->health_failures.load(std::memory_order_relaxed);
     ss.last_errno = slot->last_errno.load(std::memory_order_relaxed);
     s.sources.push_back(std::move(ss));
   }

@@ -16,12 +16,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "pool/conditioner.h"
 #include "pool/config.h"
 #include "pool/errc.h"
+#include "pool/health.h"
 #include "pool/source.h"
 #include "pool/stats.h"
 
@@ -92,6 +94,10 @@ class Pool {
   struct SourceSlot {
     std::unique_ptr<Source> source;
     std::uint32_t credit_bits_per_byte = 0;
+    // SP 800-90B 4.4 tests on this source's raw bytes; none when credited 0.
+    std::optional<HealthTest> health;  // guarded by mu_
+    std::atomic<std::uint64_t> bits_withheld{0};  // read, not credited
+    std::atomic<std::uint64_t> health_failures{0};  // RCT + APT events
     std::atomic<SourceStatus> status{SourceStatus::ok};
     std::atomic<std::uint64_t> bytes_read{0};
     std::atomic<std::uint64_t> bits_credited{0};

@@ -13,6 +13,7 @@ const char* source_status_name(SourceStatus s) noexcept {
     case SourceStatus::absent: return "absent";
     case SourceStatus::failed: return "failed";
     case SourceStatus::exhausted: return "exhausted";
+    case SourceStatus::unhealthy: return "unhealthy";
   }
   return "unknown";
 }

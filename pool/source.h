@@ -20,6 +20,7 @@ enum class SourceStatus : std::uint8_t {
   absent,     // not on this system (ENOSYS, ENOENT, ...)
   failed,     // returned an error; taken out
   exhausted,  // read through to its end (a regular file); never read again
+  unhealthy,  // failed its SP 800-90B health tests for good; taken out
 };
 const char* source_status_name(SourceStatus s) noexcept;
 

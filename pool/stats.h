@@ -18,6 +18,11 @@ struct SourceStats {
   SourceStatus status = SourceStatus::ok;
   std::uint64_t bytes_read = 0;
   std::uint64_t bits_credited = 0;
+  // Bits the configured credit would have given but the health tests held
+  // back (start-up test running, intermittent failures).
+  std::uint64_t bits_withheld = 0;
+  std::uint32_t credit_bits_per_byte = 0;
+  std::uint64_t health_failures = 0;  // RCT + APT failure events
   int last_errno = 0;
 };
 

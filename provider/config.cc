@@ -12,10 +12,14 @@ namespace {
 // Keys of DESIGN.md that later versions of the pool will read. Setting one
 // now is an error rather than a silently ignored setting.
 constexpr std::array kNotYetSupported = {
-    "device",          "device_credit",          "hwrng_credit",
-    "rdseed_credit",   "seed_file",              "seed_file_trusted",
-    "async_timeout_ms", "read_wakeup_threshold", "write_wakeup_threshold",
+    "seed_file",          "seed_file_trusted",     "async_timeout_ms",
+    "read_wakeup_threshold", "write_wakeup_threshold",
 };
+
+constexpr std::array kAllSources = {pool::SourceKind::getrandom,
+                                    pool::SourceKind::hwrng,
+                                    pool::SourceKind::rdseed,
+                                    pool::SourceKind::device};
 
 std::string bad(const char* key, std::string_view value, const char* why) {
   std::string s = "invalid value for ";
@@ -53,14 +57,32 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
       return false;
     }
   }
-  std::uint32_t getrandom_credit = 8;
-  if (const char* v = lookup(arg, "getrandom_credit")) {
-    std::uint64_t n = 0;
-    if (!parse_u64(v, 8, n)) {
-      error = bad("getrandom_credit", v, "expected bits per byte, 0 to 8");
+  // <source>_credit, for every source kind (also for one not listed: a
+  // bad value is an error either way).
+  std::array<std::uint32_t, kAllSources.size()> credit{};
+  for (std::size_t i = 0; i < kAllSources.size(); ++i) {
+    credit[i] = pool::default_credit_bits_per_byte(kAllSources[i]);
+    const std::string key = std::string(pool::source_name(kAllSources[i])) + "_credit";
+    if (const char* v = lookup(arg, key.c_str())) {
+      std::uint64_t n = 0;
+      if (!parse_u64(v, 8, n)) {
+        error = bad(key.c_str(), v, "expected bits per byte, 0 to 8");
+        return false;
+      }
+      credit[i] = static_cast<std::uint32_t>(n);
+    }
+  }
+  auto credit_of = [&](pool::SourceKind k) {
+    for (std::size_t i = 0; i < kAllSources.size(); ++i)
+      if (kAllSources[i] == k) return credit[i];
+    return 0u;
+  };
+  if (const char* v = lookup(arg, "device")) {
+    if (trim(v).empty()) {
+      error = bad("device", v, "expected the path of a character device, FIFO or file");
       return false;
     }
-    getrandom_credit = static_cast<std::uint32_t>(n);
+    cfg.device_path = std::string(trim(v));
   }
   if (const char* v = lookup(arg, "sources")) {
     cfg.sources.clear();
@@ -75,7 +97,7 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
       pool::SourceKind kind;
       if (!pool::parse_source_name(name, kind)) {
         error = bad("sources", v,
-                    "unknown source; this version knows: getrandom");
+                    "unknown source; known: getrandom, hwrng, rdseed, device");
         return false;
       }
       for (const pool::SourceConfig& s : cfg.sources)
@@ -83,14 +105,17 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
           error = bad("sources", v, "a source is listed twice");
           return false;
         }
-      cfg.sources.push_back(pool::SourceConfig{kind, 8});
+      cfg.sources.push_back(pool::SourceConfig{kind, credit_of(kind)});
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }
+  } else {
+    // "Default: those available" -- plus the device when a path is set.
+    cfg.sources = pool::available_sources();
+    for (pool::SourceConfig& s : cfg.sources) s.credit_bits_per_byte = credit_of(s.kind);
+    if (!cfg.device_path.empty())
+      cfg.sources.push_back({pool::SourceKind::device, credit_of(pool::SourceKind::device)});
   }
-  for (pool::SourceConfig& s : cfg.sources)
-    if (s.kind == pool::SourceKind::getrandom)
-      s.credit_bits_per_byte = getrandom_credit;
   if (const char* v = lookup(arg, "block_timeout_ms")) {
     std::uint64_t n = 0;
     if (!parse_u64(v, static_cast<std::uint64_t>(pool::Config::kMaxTimeout.count()), n)) {

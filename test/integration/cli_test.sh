@@ -587,7 +587,9 @@ BAD_CONFIG_VALUES=(
   'getrandom_credit|9'
   'sources|bogus'
   'sources|'
-  'device|/dev/null'
+  'device_credit|9'
+  'hwrng_credit|lots'
+  'seed_file|/tmp/seedpool.seed'
 )
 
 SEED_RANDOM_SECT=$'seed = SEEDPOOL\nseed_properties = provider=seedpool'
@@ -618,7 +620,7 @@ assert_not_served() {  # <what> <stats file>
 assert_names_key_value() {  # <what> <err file> <key> <value>
   assert_file_contains "$1: stderr names key and value" "$2" \
     "invalid value for $3: \"$4\""
-  if [[ $3 == device ]]; then
+  if [[ $3 == seed_file ]]; then
     assert_file_contains "$1: stderr" "$2" "not supported by this version"
   fi
 }
@@ -680,6 +682,41 @@ case_bad_config() {
     assert_names_key_value "[$line] -provider seedpool" "$TMP/err" "$key" "$value"
     assert_not_served "[$line] -provider seedpool" "$TMP/stats"
   done
+}
+
+# A FIFO as the only source, as an external noise source feeds the pool.
+# Starved, `openssl rand` fails after block_timeout_ms with seedpool's
+# reason, never with unseeded bytes; fed, it succeeds and the statistics
+# credit the device. The test holds the FIFO open itself (fd 9) so that
+# what it writes waits in the pipe for the next openssl process.
+case_fifo_device() {
+  local fifo=$TMP/noise.fifo conf=$TMP/fifo.cnf start end
+  mkfifo "$fifo"
+  write_conf "$conf" $'activate = 1\nsources = device\ndevice = '"$fifo"$'\ndevice_credit = 8\nblock_timeout_ms = 300' \
+    "$SEED_RANDOM_SECT"
+  exec 9<>"$fifo"
+
+  start=$(date +%s%N)
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats" \
+    "$OPENSSL" rand -hex 16
+  end=$(date +%s%N)
+  assert_exit_nonzero "starved: openssl rand" "$RC" "$TMP/out" "$TMP/err"
+  assert_eq "starved: no bytes on stdout" "" "$(cat "$TMP/out")"
+  assert_file_contains "starved: the reason" "$TMP/err" "timed out waiting for entropy"
+  assert_int_ge "starved: waited the bound (ms)" 300 $(((end - start) / 1000000))
+  assert_int_gt "starved: requests_timed_out" 0 "$(stats_field "$TMP/stats" requests_timed_out)"
+
+  # Feed it: 1024 bytes for the health tests' start-up test, and more.
+  head -c 8192 /dev/urandom >&9
+  rm -f "$TMP/stats"
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats" \
+    "$OPENSSL" rand -hex 16
+  assert_exit "fed: openssl rand" 0 "$RC" "$TMP/err"
+  assert_match "fed: 32 hex digits" '^[0-9a-f]{32}$' "$(cat "$TMP/out")"
+  assert_int_gt "fed: bytes_served" 0 "$(stats_field "$TMP/stats" bytes_served)"
+  assert_match "fed: the device credited" '^device:ok:[1-9][0-9]*$' \
+    "$(stats_field "$TMP/stats" sources)"
+  exec 9>&-
 }
 
 # `cmake --install` into a staging root (DESTDIR) inside the temp dir: the

@@ -26,11 +26,14 @@ TEST(ConfigKeys, DefaultsWhenNothingIsSet) {
   pool::Config cfg;
   std::string err;
   ASSERT_TRUE(parse({}, cfg, err)) << err;
-  EXPECT_EQ(cfg, pool::Config{});
   EXPECT_EQ(cfg.block_timeout.count(), 2000);
   EXPECT_EQ(cfg.pool_size_bits, 4096u);
-  ASSERT_EQ(cfg.sources.size(), 1u);
+  // "Default: those available": getrandom always, first, at 8 bits/byte.
+  EXPECT_EQ(cfg.sources, pool::available_sources());
+  ASSERT_GE(cfg.sources.size(), 1u);
+  EXPECT_EQ(cfg.sources[0].kind, pool::SourceKind::getrandom);
   EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 8u);
+  EXPECT_TRUE(cfg.device_path.empty());
 }
 
 TEST(ConfigKeys, GoodValues) {
@@ -45,6 +48,36 @@ TEST(ConfigKeys, GoodValues) {
   EXPECT_EQ(cfg.block_timeout.count(), 0);
   EXPECT_EQ(cfg.pool_size_bits, 65536u);
   EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 4u);
+}
+
+TEST(ConfigKeys, DeviceSourceWithPathAndCredit) {
+  pool::Config cfg;
+  std::string err;
+  ASSERT_TRUE(parse({{"sources", "device"}, {"device", "/tmp/fifo"},
+                     {"device_credit", "6"}},
+                    cfg, err))
+      << err;
+  ASSERT_EQ(cfg.sources.size(), 1u);
+  EXPECT_EQ(cfg.sources[0].kind, pool::SourceKind::device);
+  EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 6u);
+  EXPECT_EQ(cfg.device_path, "/tmp/fifo");
+  // Without `sources`, a device path joins the available sources.
+  ASSERT_TRUE(parse({{"device", "/tmp/fifo"}, {"device_credit", "8"}}, cfg, err)) << err;
+  EXPECT_EQ(cfg.sources.back().kind, pool::SourceKind::device);
+  EXPECT_EQ(cfg.sources.back().credit_bits_per_byte, 8u);
+  EXPECT_EQ(cfg.sources.front().kind, pool::SourceKind::getrandom);
+}
+
+TEST(ConfigKeys, InconsistentSourcesAreRefusedWithTheKeyNamed) {
+  pool::Config cfg;
+  std::string err;
+  EXPECT_FALSE(parse({{"sources", "device"}, {"device_credit", "8"}}, cfg, err));
+  EXPECT_NE(err.find("device"), std::string::npos) << err;
+  EXPECT_FALSE(parse({{"sources", "getrandom"}, {"device", "/tmp/x"}}, cfg, err));
+  EXPECT_NE(err.find("device"), std::string::npos) << err;
+  // The device is credited 0 by default: alone it could never serve.
+  EXPECT_FALSE(parse({{"sources", "device"}, {"device", "/tmp/x"}}, cfg, err));
+  EXPECT_NE(err.find("_credit"), std::string::npos) << err;
 }
 
 struct BadCase {
@@ -77,7 +110,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"getrandom_credit", "9"}, BadCase{"getrandom_credit", "+1"},
         BadCase{"sources", "bogus"}, BadCase{"sources", ""},
         BadCase{"sources", "getrandom,getrandom"}, BadCase{"sources", "getrandom,"},
-        BadCase{"device", "/dev/null"}, BadCase{"seed_file", "/tmp/x"},
+        BadCase{"device", "   "}, BadCase{"device_credit", "eight"},
+        BadCase{"hwrng_credit", "-1"}, BadCase{"rdseed_credit", "10"},
+        BadCase{"seed_file", "/tmp/x"},
         BadCase{"async_timeout_ms", "100"}));
 
 }  // namespace

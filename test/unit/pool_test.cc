@@ -71,7 +71,12 @@ TEST(PoolAccounting, AvailableIsCreditedMinusDebitedCappedAtPoolSize) {
   EXPECT_EQ(s.entropy_available_bits, s.bits_credited - s.bits_debited);
   EXPECT_EQ(s.bits_debited, 48u * 8 + 64);
   ASSERT_EQ(s.sources.size(), 1u);
-  EXPECT_EQ(s.sources[0].bits_credited, s.sources[0].bytes_read * 8);
+  // Every byte read is either credited at the source's rate or withheld by
+  // the health tests (the first 1024 samples: the start-up test).
+  EXPECT_EQ(s.sources[0].bits_credited + s.sources[0].bits_withheld,
+            s.sources[0].bytes_read * 8);
+  EXPECT_GT(s.sources[0].bits_withheld, 0u);
+  EXPECT_LE(s.sources[0].bits_withheld, 1024u * 8);
 }
 
 TEST(PoolAccounting, CreditFollowsTheSourceRate) {
@@ -79,9 +84,11 @@ TEST(PoolAccounting, CreditFollowsTheSourceRate) {
   std::array<std::uint8_t, 32> out{};
   ASSERT_EQ(f.pool->try_read(out, {}, false), Errc::ok);
   const pool::Stats s = f.pool->stats();
-  EXPECT_EQ(s.sources[0].bits_credited, s.sources[0].bytes_read * 2);
-  // 320 bits at 2 bits per byte needs at least 160 raw bytes.
-  EXPECT_GE(s.sources[0].bytes_read, 160u);
+  EXPECT_EQ(s.sources[0].bits_credited + s.sources[0].bits_withheld,
+            s.sources[0].bytes_read * 2);
+  // Nothing is credited before the start-up test has seen 1024 bytes.
+  EXPECT_GE(s.sources[0].bytes_read, 1024u);
+  EXPECT_GE(s.sources[0].bits_credited, 320u);
 }
 
 TEST(PoolAccounting, UncreditedInputNeverServes) {
@@ -248,6 +255,31 @@ TEST(PoolHealth, FailedSourceIsReportedAndNeverCredited) {
   EXPECT_EQ(pool::format_sources(s), "fake:failed:0");
   EXPECT_EQ(s.sources[0].last_errno, EIO);
   EXPECT_EQ(s.entropy_available_bits, 0u);
+}
+
+TEST(PoolHealth, StuckSourceIsRefusedByTheHealthTestsAndNeverCredited) {
+  class Stuck final : public pool::Source {
+   public:
+    const char* name() const noexcept override { return "stuck"; }
+    pool::SourceRead read(std::span<std::uint8_t> out) noexcept override {
+      std::fill(out.begin(), out.end(), std::uint8_t{0x42});
+      return {pool::SourceRead::Kind::data, out.size(), 0};
+    }
+  };
+  pool::Config cfg;
+  std::vector<pool::Pool::CustomSource> srcs;
+  srcs.push_back({std::make_unique<Stuck>(), 8});
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), Errc::ok);
+  std::array<std::uint8_t, 32> out;
+  out.fill(1);
+  EXPECT_EQ(p->read(out, {}, false, 100ms), Errc::no_usable_source);
+  EXPECT_TRUE(all_zero(out));
+  const pool::Stats s = p->stats();
+  EXPECT_EQ(s.health, pool::Health::failed);
+  EXPECT_EQ(pool::format_sources(s), "stuck:unhealthy:0");
+  EXPECT_EQ(s.entropy_available_bits, 0u);
+  EXPECT_GT(s.sources[0].health_failures, 0u);
 }
 
 TEST(PoolHealth, OneFailedOfTwoIsDegradedButServes) {
