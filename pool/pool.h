@@ -85,11 +85,6 @@ class Pool {
   }
   Stats stats() const;
 
-  // Counted by the async layer; kept here so all counters live together.
-  void note_paused() noexcept {
-    requests_paused_.fetch_add(1, std::memory_order_relaxed);
-  }
-
  private:
   struct SourceSlot {
     std::unique_ptr<Source> source;
@@ -133,7 +128,7 @@ class Pool {
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> requests_failed_{0};
   std::atomic<std::uint64_t> requests_timed_out_{0};
-  std::atomic<std::uint64_t> requests_paused_{0};
+  std::atomic<std::uint64_t> requests_paused_{0};  // moved by async (issue 7)
 };
 
 }  // namespace seedpool::pool

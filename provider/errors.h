@@ -33,8 +33,9 @@ const OSSL_ITEM* reason_strings() noexcept;
 // Captures the core's error upcalls; called once from OSSL_provider_init.
 void init_error_upcalls(const OSSL_DISPATCH* in) noexcept;
 
-// Raises `reason` with an optional printf-style detail. Never call from code
-// that runs inside an ASYNC job with a deep stack: it formats.
+// Raises `reason` with an optional printf-style detail. A format goes
+// through BIO_vsnprintf; code that may run inside an ASYNC job (small job
+// stack) raises without one, the reason string alone.
 void raise(const OSSL_CORE_HANDLE* handle, const char* file, int line,
            const char* func, std::uint32_t reason, const char* fmt = nullptr,
            ...) noexcept;

@@ -5,8 +5,6 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <new>
 #include <string>
 

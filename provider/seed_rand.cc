@@ -86,8 +86,8 @@ bool draw(SeedCtx* c, unsigned char* out, std::size_t out_len,
   req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
   pool::Errc rc = async::draw(*c->pool, req);
   if (rc == pool::Errc::ok) return true;
-  SEEDPOOL_RAISE(c->handle, reason_for(rc), "%zu bytes: %s", out_len,
-                 pool::describe(rc));
+  // No format: this runs inside ASYNC jobs too; the reason says it all.
+  SEEDPOOL_RAISE(c->handle, reason_for(rc));
   return false;
 }
 
