@@ -77,6 +77,13 @@ std::string Config::validate() const {
   }
   if (pool_size_bits < kMinPoolSizeBits || pool_size_bits > kMaxPoolSizeBits)
     return "pool_size: must be 1024 to 65536 bits";
+  if (read_wakeup_threshold_bits < 8 ||
+      read_wakeup_threshold_bits > pool_size_bits)
+    return "read_wakeup_threshold: must be 8 bits to pool_size";
+  if (write_wakeup_threshold_bits > pool_size_bits)
+    return "write_wakeup_threshold: must be 0 to pool_size";
+  if (seed_file_trusted && seed_file.empty())
+    return "seed_file_trusted: set, but no seed_file";
   if (block_timeout.count() < 0 || block_timeout > kMaxTimeout)
     return "block_timeout_ms: must be 0 to 3600000";
   return {};

@@ -56,6 +56,18 @@ struct Config {
   // at once. Short by default: on OpenSSL 3.0 a waiting seed source holds
   // the primary DRBG's lock, which every RAND_bytes in the process takes.
   std::chrono::milliseconds block_timeout{2000};
+  // random(4)'s wake-up thresholds, in bits. A queued request is served
+  // only when the pool holds at least read_wakeup_threshold bits (and what
+  // the request needs); the gatherer thread starts reading the sources when
+  // the pool falls below write_wakeup_threshold and reads until it is full.
+  // Linux's historical defaults were 64 and 896 of a 4096-bit pool.
+  std::uint32_t read_wakeup_threshold_bits = 64;
+  std::uint32_t write_wakeup_threshold_bits = 896;
+  // The seed file (random(4)'s advice): loaded and mixed in at start,
+  // replaced at once with fresh output, saved again at clean teardown.
+  // Empty: none. Credited only when trusted and safe (see seed_file.h).
+  std::string seed_file;
+  bool seed_file_trusted = false;
 
   bool operator==(const Config&) const = default;
 

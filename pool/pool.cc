@@ -294,6 +294,19 @@ Errc Pool::extract_locked(std::span<std::uint8_t> out) {
   return Errc::ok;
 }
 
+Errc Pool::derive_uncounted(std::span<std::uint8_t> out) noexcept {
+  if (out.empty() || out.data() == nullptr) return Errc::invalid_argument;
+  std::lock_guard<std::mutex> g(mu_);
+  for (std::size_t off = 0; off < out.size(); off += Conditioner::kBlockBytes) {
+    const std::size_t n = std::min(Conditioner::kBlockBytes, out.size() - off);
+    if (Errc rc = conditioner_->extract(out.subspan(off, n)); rc != Errc::ok) {
+      OPENSSL_cleanse(out.data(), out.size());
+      return rc;
+    }
+  }
+  return Errc::ok;
+}
+
 Errc Pool::mix(std::span<const std::uint8_t> data) noexcept {
   std::lock_guard<std::mutex> g(mu_);
   return conditioner_->absorb(data);

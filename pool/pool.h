@@ -86,6 +86,13 @@ class Pool {
   Stats stats() const;
 
  private:
+  friend class SeedKeeper;
+  // Conditioner output that neither needs nor debits the entropy estimate.
+  // Only for the seed file's replacement (random(4)'s advice: save a new
+  // seed at once, derived from a state that already holds the old one);
+  // never for anything handed to a caller.
+  Errc derive_uncounted(std::span<std::uint8_t> out) noexcept;
+
   struct SourceSlot {
     std::unique_ptr<Source> source;
     std::uint32_t credit_bits_per_byte = 0;

@@ -26,6 +26,16 @@ struct SourceStats {
   int last_errno = 0;
 };
 
+// The seed file's story in this process; all empty when none is configured.
+struct SeedFileStats {
+  std::string load;    // seed_load_status_name(): "loaded", "missing", ...
+  std::string credit;  // seed_credit_name(): "allowed", "not_trusted", ...
+  std::uint64_t bits_credited = 0;
+  // Outcome of the last replace/save: "ok", or what failed (describe()).
+  std::string replace;
+  std::string save;
+};
+
 struct Stats {
   std::uint64_t entropy_available_bits = 0;
   std::uint64_t pool_size_bits = 0;
@@ -37,6 +47,19 @@ struct Stats {
   std::uint64_t requests_timed_out = 0;
   std::uint64_t requests_paused = 0;
   std::uint32_t epoch = 0;
+  std::uint32_t read_wakeup_threshold_bits = 0;
+  std::uint32_t write_wakeup_threshold_bits = 0;
+  std::uint64_t requests_queued = 0;  // waiting now
+  // "io_uring", "poll", or "stopped" before the gatherer first runs.
+  std::string gatherer;
+  // Why io_uring is not used (e.g. "io_uring_queue_init: Operation not
+  // permitted", "SEEDPOOL_NO_IO_URING=1"); empty when it is.
+  std::string gatherer_fallback_reason;
+  std::uint64_t gatherer_wakeups = 0;  // times the gatherer woke up
+  // Pool state memory: mlock()ed, and excluded from core dumps.
+  bool memory_locked = false;
+  bool dump_excluded = false;
+  SeedFileStats seed_file;
   Health health = Health::ok;
   std::vector<SourceStats> sources;
 };
