@@ -15,6 +15,9 @@ const char* describe(Errc e) noexcept {
     case Errc::config_conflict:
       return "pool already running with a different configuration";
     case Errc::out_of_memory: return "out of memory";
+    case Errc::pending: return "request queued";
+    case Errc::gatherer_failed: return "cannot start the gatherer thread";
+    case Errc::cancelled: return "request cancelled";
   }
   return "unknown error";
 }

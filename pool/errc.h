@@ -17,6 +17,9 @@ enum class [[nodiscard]] Errc : std::uint8_t {
   conditioner_failed,  // libcrypto's hash failed (allocation, provider)
   config_conflict,     // the process-wide pool runs with another config
   out_of_memory,
+  pending,             // queued: the request's callback will run later
+  gatherer_failed,     // the gatherer thread could not be started
+  cancelled,           // the request was withdrawn (fork, teardown)
 };
 
 // A short, stable, human-readable description (no secrets, no formatting).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <thread>
 
 #include "pool/fork.h"
@@ -12,19 +13,20 @@
 #include "pool/getrandom_source.h"
 #include "pool/hwrng_source.h"
 #include "pool/rdseed_source.h"
+#include "pool/request.h"
 
 namespace seedpool::pool {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Raw bytes read from a source per read(2)-like call.
-constexpr std::size_t kReadChunkBytes = 512;
+// Back-off of a source that returned an error: 1 s, doubling, at most 64 s.
+constexpr std::chrono::milliseconds kFirstBackoff{1000};
+constexpr std::chrono::milliseconds kMaxBackoff{64000};
+// How long a blocking read() waits past its deadline for the gatherer to
+// end its request, before it withdraws the request itself.
+constexpr std::chrono::milliseconds kDeadlineGrace{50};
 // Bytes mixed from a source credited 0 bits, per refill: it adds
 // unpredictability for an attacker who does not control it, nothing more.
 constexpr std::size_t kUncreditedMixBytes = 64;
-// Pause between retries when no source offers a way to wait.
-constexpr std::chrono::milliseconds kRetryPause{10};
 
 std::unique_ptr<Source> make_source(SourceKind kind, const Config& config) {
   switch (kind) {
@@ -114,9 +116,14 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
 Pool::Pool(const Config& config, std::unique_ptr<Conditioner> conditioner)
     : config_(config),
       conditioner_(std::move(conditioner)),
-      fork_generation_seen_(fork_generation()) {}
+      fork_generation_seen_(fork_generation()),
+      done_cv_(std::make_unique<std::condition_variable>()),
+      entropy_cv_(std::make_unique<std::condition_variable>()) {}
 
-Pool::~Pool() { unregister_fork_lock(&mu_); }
+Pool::~Pool() {
+  stop_gatherer();
+  unregister_fork_lock(&mu_);
+}
 
 std::uint64_t Pool::bits_needed(std::size_t out_len) noexcept {
   const std::size_t full = out_len / Conditioner::kBlockBytes;
@@ -136,6 +143,9 @@ void Pool::credit_locked(std::uint64_t bits) {
     credited_since_epoch_ = 0;
     epoch_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (entropy_bits_ >= config_.pool_size_bits) refilling_ = false;
+  // No system call unless somebody waits in wait_for_entropy().
+  if (bits > 0 && entropy_waiters_ > 0) entropy_cv_->notify_all();
 }
 
 void Pool::update_health() noexcept {
@@ -157,94 +167,134 @@ void Pool::update_health() noexcept {
   health_.store(h, std::memory_order_relaxed);
 }
 
+bool Pool::source_readable_locked(const SourceSlot& slot, Clock::time_point now,
+                                  bool inline_read) const noexcept {
+  switch (slot.status.load(std::memory_order_relaxed)) {
+    case SourceStatus::absent:
+    case SourceStatus::exhausted:
+    case SourceStatus::unhealthy:
+      return false;  // out for good
+    case SourceStatus::failed:
+      return now >= slot.next_read;  // backed off, then tried again
+    case SourceStatus::ok:
+    case SourceStatus::not_ready:
+      break;
+  }
+  // A caller refilling inline tries every live source once (a non-blocking
+  // read costs no wait); the timers and POLLIN are the gatherer's pacing.
+  return inline_read || (!slot.wait_poll && now >= slot.next_read);
+}
+
+std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
+                                       Clock::time_point now, bool& more,
+                                       Errc& rc) {
+  more = false;
+  rc = Errc::ok;
+  const std::uint32_t credit = slot.credit_bits_per_byte;
+  const std::size_t len = std::clamp<std::size_t>(max_bytes, 1, scratch_.size());
+  SourceRead r = slot.source->read({scratch_.data(), len});
+  const int poll_fd = slot.source->poll_fd();
+  // The next read of a source without a readiness fd, or of one we do not
+  // credit, waits for its retry interval: no loop on a source that always
+  // has bytes but adds nothing to the estimate.
+  slot.next_read = (poll_fd < 0 || credit == 0)
+                       ? now + slot.source->retry_interval()
+                       : now;
+  slot.wait_poll = false;
+  std::uint64_t bits = 0;
+  switch (r.kind) {
+    case SourceRead::Kind::data: {
+      slot.errors_in_a_row = 0;
+      // Health tests first, on the raw samples; mixing never changes the
+      // estimate, only a block the tests call `ok` is credited.
+      HealthTest::Verdict verdict = HealthTest::Verdict::ok;
+      if (slot.health) {
+        verdict = slot.health->feed({scratch_.data(), r.bytes});
+        const HealthTest::Counters& hc = slot.health->counters();
+        slot.health_failures.store(hc.rct_failures + hc.apt_failures,
+                                   std::memory_order_relaxed);
+      }
+      slot.status.store(verdict == HealthTest::Verdict::permanent
+                            ? SourceStatus::unhealthy
+                            : SourceStatus::ok,
+                        std::memory_order_relaxed);
+      rc = conditioner_->absorb({scratch_.data(), r.bytes});
+      OPENSSL_cleanse(scratch_.data(), len);
+      if (rc != Errc::ok) {
+        health_.store(Health::failed, std::memory_order_relaxed);
+        return 0;
+      }
+      slot.bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
+      bits = std::uint64_t{r.bytes} * credit;
+      if (verdict != HealthTest::Verdict::ok) {
+        slot.bits_withheld.fetch_add(bits, std::memory_order_relaxed);
+        bits = 0;
+      }
+      if (verdict == HealthTest::Verdict::permanent) return 0;
+      slot.bits_credited.fetch_add(bits, std::memory_order_relaxed);
+      credit_locked(bits);
+      // A block held back by the start-up test is worth reading on for:
+      // the next one may complete it.
+      more = r.bytes > 0 && credit > 0 &&
+             verdict != HealthTest::Verdict::intermittent;
+      return bits;
+    }
+    case SourceRead::Kind::would_block:
+      slot.status.store(SourceStatus::not_ready, std::memory_order_relaxed);
+      // Wait for POLLIN where there is an fd; else the retry timer (set
+      // above). Some drivers poll readable and still say EAGAIN: then the
+      // retry interval, too, so that is no busy loop.
+      if (poll_fd >= 0) {
+        slot.wait_poll = true;
+        slot.next_read = now + slot.source->retry_interval();
+      }
+      return 0;
+    case SourceRead::Kind::absent:
+      slot.status.store(SourceStatus::absent, std::memory_order_relaxed);
+      slot.last_errno.store(r.sys_errno, std::memory_order_relaxed);
+      return 0;
+    case SourceRead::Kind::error: {
+      // Backed off, not dropped: 1 s, doubling to kMaxBackoff, then tried
+      // again (a flaky device may come back); never polled in a loop.
+      slot.status.store(SourceStatus::failed, std::memory_order_relaxed);
+      slot.last_errno.store(r.sys_errno, std::memory_order_relaxed);
+      const std::uint32_t shift = std::min<std::uint32_t>(slot.errors_in_a_row, 6);
+      slot.errors_in_a_row++;
+      slot.next_read = now + std::min(kFirstBackoff * (1u << shift), kMaxBackoff);
+      return 0;
+    }
+    case SourceRead::Kind::exhausted:
+      // At its end (a regular file): not a failure, never read again.
+      slot.status.store(SourceStatus::exhausted, std::memory_order_relaxed);
+      return 0;
+  }
+  return 0;
+}
+
 Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
   want_bits = std::min<std::uint64_t>(want_bits, config_.pool_size_bits);
   std::uint64_t fresh_bits = 0;
   const std::uint64_t fresh_wanted = force ? want_bits : 0;
-  std::array<std::uint8_t, kReadChunkBytes> buf;
-  Errc rc = Errc::ok;
+  const Clock::time_point now = Clock::now();
   for (auto& slot : sources_) {
-    SourceStatus st = slot->status.load(std::memory_order_relaxed);
-    if (st == SourceStatus::absent || st == SourceStatus::failed ||
-        st == SourceStatus::exhausted || st == SourceStatus::unhealthy)
-      continue;
+    if (!source_readable_locked(*slot, now, true)) continue;
     const std::uint32_t credit = slot->credit_bits_per_byte;
-    bool again = true;
-    while (again && (credit == 0 || entropy_bits_ < want_bits ||
-                     fresh_bits < fresh_wanted)) {
+    bool more = true;
+    while (more && (credit == 0 || entropy_bits_ < want_bits ||
+                    fresh_bits < fresh_wanted)) {
       std::size_t len = kUncreditedMixBytes;
       if (credit > 0) {
-        std::uint64_t missing =
+        const std::uint64_t missing =
             std::max(config_.pool_size_bits - entropy_bits_,
                      fresh_wanted - std::min(fresh_wanted, fresh_bits));
-        len = std::clamp<std::size_t>((missing + credit - 1) / credit, 1,
-                                      buf.size());
+        len = static_cast<std::size_t>((missing + credit - 1) / credit);
       }
-      SourceRead r = slot->source->read({buf.data(), len});
-      switch (r.kind) {
-        case SourceRead::Kind::data: {
-          // Health tests first, on the raw samples; mixing never changes
-          // the estimate, only a block the tests call `ok` is credited.
-          HealthTest::Verdict verdict = HealthTest::Verdict::ok;
-          if (slot->health) {
-            verdict = slot->health->feed({buf.data(), r.bytes});
-            const HealthTest::Counters& hc = slot->health->counters();
-            slot->health_failures.store(hc.rct_failures + hc.apt_failures,
-                                        std::memory_order_relaxed);
-          }
-          slot->status.store(verdict == HealthTest::Verdict::permanent
-                                 ? SourceStatus::unhealthy
-                                 : SourceStatus::ok,
-                             std::memory_order_relaxed);
-          rc = conditioner_->absorb({buf.data(), r.bytes});
-          if (rc != Errc::ok) {
-            OPENSSL_cleanse(buf.data(), buf.size());
-            health_.store(Health::failed, std::memory_order_relaxed);
-            return rc;
-          }
-          std::uint64_t bits = std::uint64_t{r.bytes} * credit;
-          if (verdict != HealthTest::Verdict::ok) {
-            slot->bits_withheld.fetch_add(bits, std::memory_order_relaxed);
-            bits = 0;
-          }
-          if (verdict == HealthTest::Verdict::permanent) {
-            slot->bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
-            again = false;
-            break;
-          }
-          slot->bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
-          slot->bits_credited.fetch_add(bits, std::memory_order_relaxed);
-          fresh_bits += bits;
-          credit_locked(bits);
-          // A block held back by the start-up test is worth reading on for:
-          // the next one may complete it.
-          again = r.bytes > 0 && credit > 0 &&
-                  verdict != HealthTest::Verdict::intermittent;
-          break;
-        }
-        case SourceRead::Kind::would_block:
-          slot->status.store(SourceStatus::not_ready, std::memory_order_relaxed);
-          again = false;
-          break;
-        case SourceRead::Kind::absent:
-          slot->status.store(SourceStatus::absent, std::memory_order_relaxed);
-          slot->last_errno.store(r.sys_errno, std::memory_order_relaxed);
-          again = false;
-          break;
-        case SourceRead::Kind::error:
-          slot->status.store(SourceStatus::failed, std::memory_order_relaxed);
-          slot->last_errno.store(r.sys_errno, std::memory_order_relaxed);
-          again = false;
-          break;
-        case SourceRead::Kind::exhausted:
-          // At its end (a regular file): not a failure, never read again.
-          slot->status.store(SourceStatus::exhausted, std::memory_order_relaxed);
-          again = false;
-          break;
-      }
+      Errc rc = Errc::ok;
+      fresh_bits += read_source_locked(*slot, len, now, more, rc);
+      if (rc != Errc::ok) return rc;
+      if (credit == 0) break;
     }
   }
-  OPENSSL_cleanse(buf.data(), buf.size());
   update_health();
   if (health() == Health::failed) return Errc::no_usable_source;
   if (fresh_bits < fresh_wanted) return Errc::entropy_short;
@@ -265,6 +315,50 @@ void Pool::after_fork_locked() {
   (void)conditioner_->absorb(
       {reinterpret_cast<const std::uint8_t*>(&ident), sizeof(ident)});
   epoch_.fetch_add(1, std::memory_order_relaxed);
+  // Only the forking thread exists here. The parent's gatherer thread is
+  // gone: forget it (its std::thread must be neither joined nor destroyed)
+  // and its reactor, whose ring the child must not drive; the next need
+  // starts a new one. Condition variables others waited on are unusable
+  // after fork: leak them, make new ones. Requests queued in the parent go
+  // back to idle (their owners, if they exist here, ask again).
+  gatherer_ = nullptr;  // leaked on purpose
+  gatherer_id_ = {};
+  if (reactor_) reactor_->abandon_after_fork();
+  reactor_.reset();
+  gatherer_kind_.store(0, std::memory_order_relaxed);
+  stop_ = false;
+  refilling_ = false;
+  asleep_full_ = false;
+  (void)done_cv_.release();
+  (void)entropy_cv_.release();
+  done_cv_.reset(new (std::nothrow) std::condition_variable());
+  entropy_cv_.reset(new (std::nothrow) std::condition_variable());
+  entropy_waiters_ = 0;
+  while (queue_head_ != nullptr) {
+    Request* r = queue_head_;
+    unlink_locked(r);
+    r->state_ = Request::State::idle;
+  }
+  if (running_ != nullptr) running_->state_ = Request::State::idle;
+  running_ = nullptr;
+  for (auto& slot : sources_) {
+    slot->wait_poll = false;
+    slot->next_read = {};
+  }
+}
+
+Errc Pool::extract_block_locked(std::span<std::uint8_t> out) {
+  const std::uint64_t need = bits_needed(out.size());
+  if (entropy_bits_ < need) return Errc::entropy_short;
+  if (Errc rc = conditioner_->extract(out); rc != Errc::ok) {
+    health_.store(Health::failed, std::memory_order_relaxed);
+    return rc;
+  }
+  entropy_bits_ -= need;
+  bits_debited_.fetch_add(need, std::memory_order_relaxed);
+  entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+  note_drained_locked();
+  return Errc::ok;
 }
 
 Errc Pool::extract_locked(std::span<std::uint8_t> out) {
@@ -277,19 +371,14 @@ Errc Pool::extract_locked(std::span<std::uint8_t> out) {
        off += Conditioner::kBlockBytes) {
     const std::size_t n =
         std::min(Conditioner::kBlockBytes, out.size() - off);
-    const std::uint64_t need = bits_needed(n);
-    if (entropy_bits_ < need) {
+    if (entropy_bits_ < bits_needed(n)) {
       Errc rc = refill_locked(config_.pool_size_bits, false);
-      if (rc == Errc::ok && entropy_bits_ < need) rc = Errc::entropy_short;
+      if (rc == Errc::ok && entropy_bits_ < bits_needed(n))
+        rc = Errc::entropy_short;
       if (rc != Errc::ok) return rc;
     }
-    if (Errc rc = conditioner_->extract(out.subspan(off, n)); rc != Errc::ok) {
-      health_.store(Health::failed, std::memory_order_relaxed);
+    if (Errc rc = extract_block_locked(out.subspan(off, n)); rc != Errc::ok)
       return rc;
-    }
-    entropy_bits_ -= need;
-    bits_debited_.fetch_add(need, std::memory_order_relaxed);
-    entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
   }
   return Errc::ok;
 }
@@ -297,6 +386,7 @@ Errc Pool::extract_locked(std::span<std::uint8_t> out) {
 Errc Pool::derive_uncounted(std::span<std::uint8_t> out) noexcept {
   if (out.empty() || out.data() == nullptr) return Errc::invalid_argument;
   std::lock_guard<std::mutex> g(mu_);
+  check_fork_locked();
   for (std::size_t off = 0; off < out.size(); off += Conditioner::kBlockBytes) {
     const std::size_t n = std::min(Conditioner::kBlockBytes, out.size() - off);
     if (Errc rc = conditioner_->extract(out.subspan(off, n)); rc != Errc::ok) {
@@ -308,16 +398,31 @@ Errc Pool::derive_uncounted(std::span<std::uint8_t> out) noexcept {
 }
 
 Errc Pool::mix(std::span<const std::uint8_t> data) noexcept {
+  if (data.data() == nullptr && !data.empty()) return Errc::invalid_argument;
   std::lock_guard<std::mutex> g(mu_);
+  check_fork_locked();
   return conditioner_->absorb(data);
 }
 
 Errc Pool::add_entropy(std::span<const std::uint8_t> data,
                        std::uint64_t credited_bits) noexcept {
+  if (data.data() == nullptr && !data.empty()) return Errc::invalid_argument;
   std::lock_guard<std::mutex> g(mu_);
+  check_fork_locked();
   if (Errc rc = conditioner_->absorb(data); rc != Errc::ok) return rc;
   credit_locked(std::min<std::uint64_t>(credited_bits, data.size() * 8));
   return Errc::ok;
+}
+
+void Pool::count_result(Errc rc, std::size_t bytes) noexcept {
+  if (rc == Errc::ok) {
+    requests_served_.fetch_add(1, std::memory_order_relaxed);
+    bytes_served_.fetch_add(bytes, std::memory_order_relaxed);
+    return;
+  }
+  requests_failed_.fetch_add(1, std::memory_order_relaxed);
+  if (rc == Errc::timed_out)
+    requests_timed_out_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Errc Pool::try_read(std::span<std::uint8_t> out,
@@ -325,19 +430,28 @@ Errc Pool::try_read(std::span<std::uint8_t> out,
   return read(out, adin, fresh, std::chrono::milliseconds{0});
 }
 
+Errc Pool::inline_read_locked(std::span<std::uint8_t> out, bool fresh) {
+  if (queue_head_ != nullptr) return Errc::entropy_short;  // they come first
+  const std::uint64_t want =
+      std::min<std::uint64_t>(bits_needed(out.size()), config_.pool_size_bits);
+  Errc rc = Errc::ok;
+  if (fresh || entropy_bits_ < want) rc = refill_locked(want, fresh);
+  if (rc == Errc::ok) rc = extract_locked(out);
+  if (rc == Errc::ok) return rc;
+  OPENSSL_cleanse(out.data(), out.size());
+  // No usable source left: say so rather than "short".
+  update_health();
+  if (rc == Errc::entropy_short && health() == Health::failed)
+    rc = Errc::no_usable_source;
+  return rc;
+}
+
 Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
                 bool fresh, std::chrono::milliseconds timeout) noexcept {
   auto finish = [&](Errc rc) {
-    if (rc == Errc::ok) {
-      requests_served_.fetch_add(1, std::memory_order_relaxed);
-      bytes_served_.fetch_add(out.size(), std::memory_order_relaxed);
-    } else {
-      if (!out.empty() && out.data() != nullptr)
-        OPENSSL_cleanse(out.data(), out.size());
-      requests_failed_.fetch_add(1, std::memory_order_relaxed);
-      if (rc == Errc::timed_out)
-        requests_timed_out_.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (rc != Errc::ok && !out.empty() && out.data() != nullptr)
+      OPENSSL_cleanse(out.data(), out.size());
+    count_result(rc, out.size());
     return rc;
   };
   if (out.empty() || out.data() == nullptr ||
@@ -345,48 +459,127 @@ Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
     return finish(Errc::invalid_argument);
   if (out.size() > kMaxRequestBytes) return finish(Errc::request_too_large);
   if (timeout.count() < 0) return finish(Errc::invalid_argument);
-
+  timeout = std::min(timeout, Config::kMaxTimeout);  // at most an hour
   const auto deadline = Clock::now() + timeout;
-  bool adin_mixed = false;
-  for (;;) {
-    Errc rc;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      if (fork_generation_seen_ != fork_generation()) after_fork_locked();
-      rc = Errc::ok;
-      if (!adin_mixed) {
-        rc = conditioner_->absorb(adin);
-        adin_mixed = true;
-      }
-      const std::uint64_t want =
-          std::min<std::uint64_t>(bits_needed(out.size()), config_.pool_size_bits);
-      if (rc == Errc::ok && (fresh || entropy_bits_ < want))
-        rc = refill_locked(want, fresh);
-      if (rc == Errc::ok) rc = extract_locked(out);
-    }
-    if (rc != Errc::entropy_short) return finish(rc);
-    const auto now = Clock::now();
-    if (now >= deadline) return finish(timeout.count() == 0 ? rc : Errc::timed_out);
-    // Wait, without the lock, for the first source that is not ready.
-    SourceSlot* slot = first_waitable_source();
-    auto remaining =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    if (remaining.count() == 0) remaining = std::chrono::milliseconds{1};
-    if (slot == nullptr || !slot->source->wait_ready(remaining)) {
-      if (Clock::now() >= deadline) return finish(Errc::timed_out);
-      // Nothing to wait on (or the wait failed early): retry at a gentle
-      // pace instead of spinning until the deadline.
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(deadline - Clock::now(), kRetryPause));
-    }
+
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    check_fork_locked();
+    Errc rc = conditioner_->absorb(adin);
+    if (rc == Errc::ok) rc = inline_read_locked(out, fresh);
+    if (rc != Errc::entropy_short || timeout.count() == 0) return finish(rc);
   }
+
+  // Wait in line: a Request whose callback copies the bytes out. The
+  // gatherer ends it at the deadline; our own bounded wait is the backstop
+  // (e.g. no gatherer thread could be started).
+  struct Outcome {
+    bool done = false;
+    Errc rc = Errc::timed_out;
+  } outcome;
+  std::optional<Request> waiter;
+  try {
+    waiter.emplace(*this, out.size(),
+                   [&outcome, out](Errc rc, std::span<const std::uint8_t> b) {
+                     if (rc == Errc::ok)
+                       std::copy(b.begin(), b.end(), out.begin());
+                     outcome.rc = rc;
+                     outcome.done = true;
+                   },
+                   fresh);
+  } catch (...) {
+    return finish(Errc::out_of_memory);
+  }
+  Errc rc = waiter->schedule(deadline);
+  if (rc != Errc::pending) return finish(rc);
+  bool done = false;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    // The gatherer runs the callback without the lock, then retakes it,
+    // sets the request idle and notifies done_cv_: `outcome` is read only
+    // once the state (guarded by mu_) says idle.
+    for (;;) {
+      done = waiter->state_ == Request::State::idle;
+      if (done || done_cv_ == nullptr ||
+          done_cv_->wait_until(lk, deadline + kDeadlineGrace) ==
+              std::cv_status::timeout)
+        break;
+    }
+    done = waiter->state_ == Request::State::idle && outcome.done;
+  }
+  waiter->cancel();  // no-op when done; else withdraws it
+  if (!done) {
+    OPENSSL_cleanse(out.data(), out.size());
+    count_result(Errc::timed_out, 0);
+    return Errc::timed_out;
+  }
+  // Counted by the gatherer when it completed the request.
+  if (outcome.rc != Errc::ok) OPENSSL_cleanse(out.data(), out.size());
+  return outcome.rc;
 }
 
-Pool::SourceSlot* Pool::first_waitable_source() noexcept {
-  for (auto& s : sources_)
-    if (s->status.load(std::memory_order_relaxed) == SourceStatus::not_ready)
-      return s.get();
-  return nullptr;
+Errc Pool::read_some(std::span<std::uint8_t> out, std::size_t& got) noexcept {
+  got = 0;
+  if (out.empty() || out.data() == nullptr) return Errc::invalid_argument;
+  std::lock_guard<std::mutex> g(mu_);
+  check_fork_locked();
+  if (queue_head_ != nullptr) return Errc::entropy_short;
+  const std::size_t blocks =
+      (out.size() + Conditioner::kBlockBytes - 1) / Conditioner::kBlockBytes;
+  const std::uint64_t want = std::min<std::uint64_t>(
+      bits_needed(std::min(out.size(), kMaxRequestBytes)),
+      config_.pool_size_bits);
+  if (entropy_bits_ < want) {
+    Errc rc = refill_locked(want, false);
+    if (rc != Errc::ok && rc != Errc::entropy_short) return rc;
+  }
+  for (std::size_t i = 0; i < blocks; ++i) {
+    const std::size_t n =
+        std::min(Conditioner::kBlockBytes, out.size() - got);
+    Errc rc = extract_block_locked(out.subspan(got, n));
+    if (rc == Errc::entropy_short) break;
+    if (rc != Errc::ok) {
+      OPENSSL_cleanse(out.data(), got);
+      got = 0;
+      count_result(rc, 0);
+      return rc;
+    }
+    got += n;
+  }
+  if (got == 0) {
+    // Nothing now: make sure the gatherer works on it.
+    refilling_ = true;
+    if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) return rc;
+    wake_gatherer_locked();
+    update_health();
+    return health() == Health::failed ? Errc::no_usable_source
+                                      : Errc::entropy_short;
+  }
+  count_result(Errc::ok, got);
+  return Errc::ok;
+}
+
+Errc Pool::wait_for_entropy(std::uint64_t bits,
+                            std::chrono::milliseconds timeout) noexcept {
+  if (timeout.count() < 0) return Errc::invalid_argument;
+  bits = std::min<std::uint64_t>(bits, config_.pool_size_bits);
+  const auto deadline = Clock::now() + timeout;
+  std::unique_lock<std::mutex> lk(mu_);
+  check_fork_locked();
+  if (entropy_bits_ >= bits) return Errc::ok;
+  refilling_ = true;
+  if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) return rc;
+  wake_gatherer_locked();
+  if (entropy_cv_ == nullptr) return Errc::out_of_memory;
+  ++entropy_waiters_;
+  std::condition_variable& cv = *entropy_cv_;
+  const bool ok = cv.wait_until(lk, deadline, [&] {
+    return entropy_bits_ >= bits || health() == Health::failed;
+  });
+  --entropy_waiters_;
+  if (entropy_bits_ >= bits) return Errc::ok;
+  if (health() == Health::failed) return Errc::no_usable_source;
+  return ok ? Errc::ok : Errc::timed_out;
 }
 
 Stats Pool::stats() const {
@@ -402,6 +595,17 @@ Stats Pool::stats() const {
   s.requests_paused = requests_paused_.load(std::memory_order_relaxed);
   s.epoch = epoch();
   s.health = health();
+  s.read_wakeup_threshold_bits = config_.read_wakeup_threshold_bits;
+  s.write_wakeup_threshold_bits = config_.write_wakeup_threshold_bits;
+  s.requests_queued = requests_queued_.load(std::memory_order_relaxed);
+  s.gatherer_wakeups = gatherer_wakeups_.load(std::memory_order_relaxed);
+  const std::uint8_t kind = gatherer_kind_.load(std::memory_order_relaxed);
+  s.gatherer = kind == 0 ? "stopped"
+                         : reactor_kind_name(static_cast<Reactor::Kind>(kind - 1));
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    s.gatherer_fallback_reason = gatherer_fallback_reason_;
+  }
   for (const auto& slot : sources_) {
     SourceStats ss;
     ss.name = slot->source->name();

@@ -7,27 +7,52 @@
 // than 64 bits of margin. A request that the estimate cannot cover is not
 // served at all: output is all or nothing, never short, never unseeded.
 //
-// Thread-safe. One mutex guards the conditioner and the estimate; counters
-// that readers poll on every OpenSSL call are atomics, read without the lock.
+// Three ways to ask (random(4), NetBSD rndsink(9), libkcapi's stream reads):
+//  - read()/try_read(): all now, or wait (bounded) in this thread;
+//  - Request (pool/request.h): all now, or a callback on the gatherer thread
+//    when the pool can serve it; waiters are served first come, first served;
+//  - read_some(): what is there now, in whole blocks, to be called in a loop.
+// A request is served inline (the caller refills from the sources without
+// waiting, then extracts) only while nobody is queued: a queued waiter is
+// never overtaken, so a large request cannot be starved by small ones.
+//
+// The gatherer thread (started lazily, one per pool, joined at teardown)
+// reads the sources through a Reactor (io_uring, or poll()) when the pool
+// falls below write_wakeup_threshold, or somebody waits, and until the pool
+// is full; then it sleeps with no timer at all. It serves queued requests
+// once the pool holds read_wakeup_threshold bits and what the head needs.
+//
+// Thread-safe. One mutex guards the conditioner, the estimate, the queue and
+// the gatherer's bookkeeping; counters that readers poll on every OpenSSL
+// call are atomics, read without the lock.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <optional>
 #include <span>
 #include <vector>
+#include <array>
 
 #include "pool/conditioner.h"
 #include "pool/config.h"
 #include "pool/errc.h"
+#include "pool/fork.h"
 #include "pool/health.h"
+#include "pool/reactor.h"
 #include "pool/source.h"
 #include "pool/stats.h"
 
 namespace seedpool::pool {
+
+class Request;
+class SeedKeeper;
 
 class Pool {
  public:
@@ -70,6 +95,20 @@ class Pool {
   Errc read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
             bool fresh, std::chrono::milliseconds timeout) noexcept;
 
+  // Streaming read (libkcapi's stream ops): what the pool can serve now,
+  // possibly less than asked, in whole 64-byte blocks (or all of `out` when
+  // it is shorter than a block), refilling from the sources without
+  // waiting. `got` says how much was written; Errc::entropy_short with
+  // got == 0 when nothing can be served now (call again later, e.g. after
+  // wait_for_entropy). Nothing is served while a Request or a blocking
+  // read() is queued: they come first.
+  Errc read_some(std::span<std::uint8_t> out, std::size_t& got) noexcept;
+  // Blocks until the pool holds at least `bits` (capped at the pool size)
+  // or `timeout` passes (Errc::timed_out); wakes the gatherer. For stream
+  // consumers between read_some calls.
+  Errc wait_for_entropy(std::uint64_t bits,
+                        std::chrono::milliseconds timeout) noexcept;
+
   // Lock-free, for params polled on every OpenSSL call.
   std::uint64_t entropy_available_bits() const noexcept {
     return entropy_available_.load(std::memory_order_relaxed);
@@ -86,6 +125,7 @@ class Pool {
   Stats stats() const;
 
  private:
+  friend class Request;
   friend class SeedKeeper;
   // Conditioner output that neither needs nor debits the entropy estimate.
   // Only for the seed file's replacement (random(4)'s advice: save a new
@@ -93,9 +133,18 @@ class Pool {
   // never for anything handed to a caller.
   Errc derive_uncounted(std::span<std::uint8_t> out) noexcept;
 
+  using Clock = std::chrono::steady_clock;
+
   struct SourceSlot {
     std::unique_ptr<Source> source;
     std::uint32_t credit_bits_per_byte = 0;
+    // Gatherer/refill bookkeeping, guarded by mu_. `wait_poll`: the last
+    // read said would_block and poll_fd() >= 0, so wait for POLLIN before
+    // reading again. `next_read`: not before this time (timer sources,
+    // uncredited sources, back-off after errors).
+    bool wait_poll = false;
+    Clock::time_point next_read{};
+    std::uint32_t errors_in_a_row = 0;
     // SP 800-90B 4.4 tests on this source's raw bytes; none when credited 0.
     std::optional<HealthTest> health;  // guarded by mu_
     std::atomic<std::uint64_t> bits_withheld{0};  // read, not credited
@@ -110,13 +159,47 @@ class Pool {
 
   static std::uint64_t bits_needed(std::size_t out_len) noexcept;
   void credit_locked(std::uint64_t bits);
+  // One non-blocking read of up to `max_bytes` from `slot`: health tests,
+  // mixing, crediting, status and back-off. Returns the bits credited;
+  // `more` says whether reading again right away may give more.
+  std::uint64_t read_source_locked(SourceSlot& slot, std::size_t max_bytes,
+                                   Clock::time_point now, bool& more,
+                                   Errc& rc);
+  bool source_readable_locked(const SourceSlot& slot, Clock::time_point now,
+                              bool inline_read) const noexcept;
   // Reads the sources until the estimate covers `want_bits` or every source
   // has nothing more right now. `force` reads at least one block regardless.
   Errc refill_locked(std::uint64_t want_bits, bool force);
   Errc extract_locked(std::span<std::uint8_t> out);
+  // One block (<= 64 bytes), debited; entropy_short if not covered.
+  Errc extract_block_locked(std::span<std::uint8_t> out);
+  // Refill without waiting and extract, unless somebody is queued.
+  Errc inline_read_locked(std::span<std::uint8_t> out, bool fresh);
+  void check_fork_locked() {
+    if (fork_generation_seen_ != fork_generation()) after_fork_locked();
+  }
   void after_fork_locked();
   void update_health() noexcept;
-  SourceSlot* first_waitable_source() noexcept;
+  void count_result(Errc rc, std::size_t bytes) noexcept;
+
+  // The gatherer and the queue (pool/gatherer.cc).
+  Errc ensure_gatherer_locked();
+  void wake_gatherer_locked() noexcept;
+  // Wakes a gatherer asleep on a full pool once the pool falls below
+  // write_wakeup_threshold: one write(2) per refill cycle, not per request.
+  void note_drained_locked() noexcept;
+  void stop_gatherer() noexcept;
+  void gatherer_main() noexcept;
+  bool hungry_locked() const noexcept;
+  // Bits a prediction-resistant queue head still needs from new input.
+  std::uint64_t fresh_deficit_locked() const noexcept;
+  void gather_round_locked(Clock::time_point now);
+  // Serves the queue head(s); runs their callbacks without the lock.
+  bool serve_queue_locked(std::unique_lock<std::mutex>& lk);
+  void complete_locked(std::unique_lock<std::mutex>& lk, Request* r, Errc rc);
+  Errc enqueue_locked(Request* r);
+  void unlink_locked(Request* r) noexcept;
+  void cancel(Request* r) noexcept;
 
   const Config config_;
   mutable std::mutex mu_;
@@ -125,6 +208,33 @@ class Pool {
   std::uint64_t credited_since_epoch_ = 0;    // guarded by mu_
   std::uint64_t fork_generation_seen_ = 0;    // guarded by mu_
   std::vector<std::unique_ptr<SourceSlot>> sources_;
+  // Raw source bytes pass through here (not the stack: this may run inside
+  // an ASYNC job's 32 KiB stack). Guarded by mu_, cleansed after each use.
+  std::array<std::uint8_t, 512> scratch_{};
+
+  // The queue: an intrusive FIFO of Requests, guarded by mu_.
+  Request* queue_head_ = nullptr;
+  Request* queue_tail_ = nullptr;
+  std::size_t queue_len_ = 0;
+  Request* running_ = nullptr;  // whose callback runs now (gatherer thread)
+  // Heap-held so that a forked child can drop (leak) the parent's: a
+  // condition variable other threads waited on is unusable after fork.
+  std::unique_ptr<std::condition_variable> done_cv_;     // callback ended
+  std::unique_ptr<std::condition_variable> entropy_cv_;  // credit arrived
+  std::size_t entropy_waiters_ = 0;
+
+  // The gatherer. `gatherer_` is a raw pointer so that a forked child can
+  // forget the parent's thread (joining or destroying it would be wrong).
+  std::thread* gatherer_ = nullptr;
+  std::thread::id gatherer_id_{};
+  std::unique_ptr<Reactor> reactor_;
+  bool stop_ = false;
+  bool refilling_ = false;   // below write threshold: fill up to the size
+  bool asleep_full_ = false;  // waiting with no timer: needs a wake()
+  std::string gatherer_fallback_reason_;
+  std::atomic<std::uint8_t> gatherer_kind_{0};  // 0 stopped, 1+Reactor::Kind
+  std::atomic<std::uint64_t> gatherer_wakeups_{0};
+  std::atomic<std::uint64_t> requests_queued_{0};
 
   std::atomic<std::uint64_t> entropy_available_{0};
   std::atomic<std::uint32_t> epoch_{1};

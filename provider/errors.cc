@@ -28,6 +28,8 @@ const OSSL_ITEM kReasons[] = {
     REASON(kReasonEntropyShort, "not enough entropy in the pool"),
     REASON(kReasonOutOfMemory, "out of memory"),
     REASON(kReasonInternal, "internal error"),
+    REASON(kReasonGathererFailed, "cannot start the gatherer thread"),
+    REASON(kReasonCancelled, "request cancelled"),
     {0, nullptr},
 };
 #undef REASON
@@ -78,6 +80,10 @@ Reason reason_for(pool::Errc e) noexcept {
     case pool::Errc::conditioner_failed: return kReasonConditionerFailed;
     case pool::Errc::config_conflict: return kReasonConfigConflict;
     case pool::Errc::out_of_memory: return kReasonOutOfMemory;
+    case pool::Errc::gatherer_failed: return kReasonGathererFailed;
+    case pool::Errc::cancelled: return kReasonCancelled;
+    // A queued request is not a failure; reaching here would be a bug.
+    case pool::Errc::pending: return kReasonInternal;
   }
   return kReasonInternal;
 }

@@ -25,6 +25,8 @@ enum Reason : std::uint32_t {
   kReasonEntropyShort,
   kReasonOutOfMemory,
   kReasonInternal,
+  kReasonGathererFailed,
+  kReasonCancelled,
 };
 
 // The table handed to the core by get_reason_strings.

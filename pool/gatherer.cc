@@ -1,0 +1,408 @@
+// The gatherer thread, the request queue, and Request (pool/request.h).
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+
+#include "pool/pool.h"
+#include "pool/request.h"
+
+namespace seedpool::pool {
+namespace {
+
+// Bytes read from one source per gathering round: every source with data
+// gets its turn in a round before any gets a second one.
+constexpr std::size_t kGatherChunkBytes = 64;
+// Bytes mixed per round from a source credited 0 bits.
+constexpr std::size_t kUncreditedChunkBytes = 64;
+// Pause after a failed reactor wait, so that an unexpected error is no loop.
+constexpr std::chrono::milliseconds kReactorErrorPause{10};
+
+}  // namespace
+
+// ---------------------------------------------------------------- Request
+
+Request::Request(Pool& pool, std::size_t bytes, Callback callback, bool fresh)
+    : pool_(pool), len_(bytes), callback_(std::move(callback)), fresh_(fresh) {
+  if (len_ > 0 && len_ <= Pool::kMaxRequestBytes) buf_.resize(len_);
+}
+
+Request::~Request() {
+  cancel();
+  if (!buf_.empty()) OPENSSL_cleanse(buf_.data(), buf_.size());
+}
+
+namespace {
+Errc check_request(std::size_t len, bool has_callback) {
+  if (len == 0 || !has_callback) return Errc::invalid_argument;
+  if (len > Pool::kMaxRequestBytes) return Errc::request_too_large;
+  return Errc::ok;
+}
+}  // namespace
+
+Errc Request::request(std::span<std::uint8_t> out, Clock::time_point deadline) {
+  if (Errc rc = check_request(len_, static_cast<bool>(callback_)); rc != Errc::ok)
+    return rc;
+  if (out.size() != len_ || out.data() == nullptr) return Errc::invalid_argument;
+  std::unique_lock<std::mutex> lk(pool_.mu_);
+  pool_.check_fork_locked();
+  if (state_ == State::queued) return Errc::pending;
+  if (state_ == State::running && std::this_thread::get_id() != pool_.gatherer_id_)
+    pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
+  if (state_ == State::queued) return Errc::pending;
+  Errc rc = pool_.inline_read_locked(out, fresh_);
+  if (rc != Errc::entropy_short) {
+    pool_.count_result(rc, out.size());
+    return rc;
+  }
+  deadline_ = deadline;
+  return pool_.enqueue_locked(this);
+}
+
+Errc Request::schedule(Clock::time_point deadline) {
+  if (Errc rc = check_request(len_, static_cast<bool>(callback_)); rc != Errc::ok)
+    return rc;
+  std::unique_lock<std::mutex> lk(pool_.mu_);
+  pool_.check_fork_locked();
+  if (state_ == State::queued) return Errc::pending;
+  if (state_ == State::running && std::this_thread::get_id() != pool_.gatherer_id_)
+    pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
+  if (state_ == State::queued) return Errc::pending;
+  deadline_ = deadline;
+  return pool_.enqueue_locked(this);
+}
+
+void Request::cancel() noexcept { pool_.cancel(this); }
+
+bool Request::pending() const noexcept {
+  std::lock_guard<std::mutex> g(pool_.mu_);
+  pool_.check_fork_locked();
+  return state_ != State::idle;
+}
+
+// ------------------------------------------------------------------ queue
+
+Errc Pool::enqueue_locked(Request* r) {
+  update_health();
+  if (health() == Health::failed) {
+    count_result(Errc::no_usable_source, 0);
+    return Errc::no_usable_source;
+  }
+  if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) {
+    count_result(rc, 0);
+    return rc;
+  }
+  r->state_ = Request::State::queued;
+  r->filled_ = 0;
+  r->credited_mark_ = bits_credited_.load(std::memory_order_relaxed);
+  r->next_ = nullptr;
+  r->prev_ = queue_tail_;
+  if (queue_tail_ != nullptr)
+    queue_tail_->next_ = r;
+  else
+    queue_head_ = r;
+  queue_tail_ = r;
+  requests_queued_.store(++queue_len_, std::memory_order_relaxed);
+  wake_gatherer_locked();
+  return Errc::pending;
+}
+
+void Pool::unlink_locked(Request* r) noexcept {
+  if (r->prev_ != nullptr)
+    r->prev_->next_ = r->next_;
+  else
+    queue_head_ = r->next_;
+  if (r->next_ != nullptr)
+    r->next_->prev_ = r->prev_;
+  else
+    queue_tail_ = r->prev_;
+  r->prev_ = r->next_ = nullptr;
+  requests_queued_.store(--queue_len_, std::memory_order_relaxed);
+}
+
+void Pool::cancel(Request* r) noexcept {
+  std::unique_lock<std::mutex> lk(mu_);
+  check_fork_locked();
+  if (r->state_ == Request::State::queued) {
+    unlink_locked(r);
+    r->state_ = Request::State::idle;
+    if (r->filled_ > 0) OPENSSL_cleanse(r->buf_.data(), r->filled_);
+    r->filled_ = 0;
+    return;
+  }
+  if (r->state_ != Request::State::running) return;
+  if (std::this_thread::get_id() == gatherer_id_) {
+    // From inside its own callback (only one runs at a time): do not wait
+    // for ourselves; tell the gatherer not to touch it afterwards, as the
+    // callback may be about to destroy it.
+    if (running_ == r) running_ = nullptr;
+    r->state_ = Request::State::idle;
+    return;
+  }
+  if (done_cv_ == nullptr) return;
+  done_cv_->wait(lk, [&] { return r->state_ != Request::State::running; });
+  // It may have re-queued itself from its callback.
+  if (r->state_ == Request::State::queued) {
+    unlink_locked(r);
+    r->state_ = Request::State::idle;
+    r->filled_ = 0;
+  }
+}
+
+void Pool::complete_locked(std::unique_lock<std::mutex>& lk, Request* r,
+                           Errc rc) {
+  unlink_locked(r);
+  r->state_ = Request::State::running;
+  running_ = r;
+  count_result(rc, rc == Errc::ok ? r->len_ : 0);
+  std::span<const std::uint8_t> bytes;
+  if (rc == Errc::ok) bytes = {r->buf_.data(), r->len_};
+  lk.unlock();
+  try {
+    r->callback_(rc, bytes);
+  } catch (...) {
+    // A callback that throws has lost its bytes; the gatherer goes on.
+  }
+  lk.lock();
+  if (running_ == r) {
+    // Not cancelled or destroyed from inside the callback.
+    OPENSSL_cleanse(r->buf_.data(), r->buf_.size());
+    r->filled_ = 0;
+    if (r->state_ == Request::State::running) r->state_ = Request::State::idle;
+  }
+  running_ = nullptr;
+  if (done_cv_ != nullptr) done_cv_->notify_all();
+}
+
+bool Pool::serve_queue_locked(std::unique_lock<std::mutex>& lk) {
+  bool served = false;
+  update_health();
+  while (Request* r = queue_head_) {
+    const Clock::time_point now = Clock::now();
+    Errc rc = Errc::pending;
+    if (health() == Health::failed) {
+      rc = Errc::no_usable_source;
+    } else if (now >= r->deadline_) {
+      rc = Errc::timed_out;
+    } else if (r->fresh_ && bits_credited_.load(std::memory_order_relaxed) -
+                                    r->credited_mark_ <
+                                bits_needed(r->len_)) {
+      // Prediction resistance: only entropy credited since it was queued.
+    } else {
+      while (r->filled_ < r->len_) {
+        const std::size_t n =
+            std::min(Conditioner::kBlockBytes, r->len_ - r->filled_);
+        const std::uint64_t need = std::max<std::uint64_t>(
+            bits_needed(n), config_.read_wakeup_threshold_bits);
+        if (entropy_bits_ < need) break;
+        if (Errc e = extract_block_locked({r->buf_.data() + r->filled_, n});
+            e != Errc::ok) {
+          rc = e;
+          break;
+        }
+        r->filled_ += n;
+      }
+      if (rc == Errc::pending && r->filled_ == r->len_) rc = Errc::ok;
+    }
+    if (rc == Errc::pending) break;  // the head waits; nobody overtakes it
+    complete_locked(lk, r, rc);
+    served = true;
+    if (stop_) break;
+  }
+  return served;
+}
+
+// --------------------------------------------------------------- gatherer
+
+Errc Pool::ensure_gatherer_locked() {
+  if (gatherer_ != nullptr) return Errc::ok;
+  if (!reactor_) {
+    std::string why;
+    if (Reactor::create(Reactor::io_uring_disabled_by_env(), reactor_, why) !=
+        Errc::ok)
+      return Errc::gatherer_failed;
+    gatherer_fallback_reason_ = std::move(why);
+  }
+  stop_ = false;
+  // The thread starts with every signal blocked: the application's signal
+  // handlers must not run on a library's thread.
+  sigset_t all, old;
+  sigfillset(&all);
+  if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return Errc::gatherer_failed;
+  try {
+    gatherer_ = new std::thread([this] { gatherer_main(); });
+  } catch (...) {
+    gatherer_ = nullptr;
+  }
+  (void)pthread_sigmask(SIG_SETMASK, &old, nullptr);  // restores; cannot fail
+  if (gatherer_ == nullptr) return Errc::gatherer_failed;
+  // Best effort: shows in top -H, ps -L and /proc/<pid>/task/*/comm.
+  (void)pthread_setname_np(gatherer_->native_handle(), "seedpool-gather");
+  gatherer_id_ = gatherer_->get_id();
+  gatherer_kind_.store(1 + static_cast<std::uint8_t>(reactor_->kind()),
+                       std::memory_order_relaxed);
+  return Errc::ok;
+}
+
+void Pool::wake_gatherer_locked() noexcept {
+  asleep_full_ = false;
+  if (reactor_ && gatherer_ != nullptr &&
+      std::this_thread::get_id() != gatherer_id_)
+    reactor_->wake();
+}
+
+void Pool::note_drained_locked() noexcept {
+  if (entropy_bits_ >= config_.write_wakeup_threshold_bits || refilling_)
+    return;
+  refilling_ = true;
+  if (gatherer_ == nullptr) {
+    // Started lazily, the first time the pool runs low. Should it fail,
+    // callers still refill inline; queued requests report the failure.
+    (void)ensure_gatherer_locked();
+    return;
+  }
+  if (asleep_full_) wake_gatherer_locked();
+}
+
+void Pool::stop_gatherer() noexcept {
+  std::thread* t = nullptr;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    check_fork_locked();
+    stop_ = true;
+    t = gatherer_;
+    gatherer_ = nullptr;
+    if (reactor_) reactor_->wake();
+    // Requests must not outlive their pool; any still queued are dropped.
+    while (queue_head_ != nullptr) {
+      Request* r = queue_head_;
+      unlink_locked(r);
+      r->state_ = Request::State::idle;
+    }
+  }
+  if (t != nullptr) {
+    if (t->get_id() == std::this_thread::get_id())
+      t->detach();  // destroyed from a callback: a contract violation
+    else
+      t->join();
+    delete t;
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  reactor_.reset();
+  gatherer_id_ = {};
+  gatherer_kind_.store(0, std::memory_order_relaxed);
+}
+
+bool Pool::hungry_locked() const noexcept {
+  return queue_head_ != nullptr || entropy_waiters_ > 0 ||
+         (refilling_ && entropy_bits_ < config_.pool_size_bits);
+}
+
+std::uint64_t Pool::fresh_deficit_locked() const noexcept {
+  if (queue_head_ == nullptr || !queue_head_->fresh_) return 0;
+  const std::uint64_t since =
+      bits_credited_.load(std::memory_order_relaxed) -
+      queue_head_->credited_mark_;
+  const std::uint64_t need = bits_needed(queue_head_->len_);
+  return since < need ? need - since : 0;
+}
+
+void Pool::gather_round_locked(Clock::time_point now) {
+  // Bits wanted: up to a full pool, or what a prediction-resistant head
+  // still needs from new input even when the pool is full.
+  std::uint64_t fresh_deficit = fresh_deficit_locked();
+  for (auto& slot : sources_) {
+    if (!source_readable_locked(*slot, now, false)) continue;
+    const std::uint32_t credit = slot->credit_bits_per_byte;
+    const std::uint64_t want =
+        std::max<std::uint64_t>(config_.pool_size_bits - entropy_bits_,
+                                fresh_deficit);
+    std::size_t len = kUncreditedChunkBytes;
+    if (credit > 0) {
+      if (want == 0) continue;
+      len = std::min<std::size_t>(kGatherChunkBytes, (want + credit - 1) / credit);
+    }
+    bool more = false;
+    Errc rc = Errc::ok;
+    const std::uint64_t got = read_source_locked(*slot, len, now, more, rc);
+    if (rc != Errc::ok) break;
+    if (fresh_deficit > 0) fresh_deficit -= std::min(fresh_deficit, got);
+  }
+  update_health();
+}
+
+void Pool::gatherer_main() noexcept {
+  std::vector<int> fds;
+  std::vector<int> ready;
+  std::unique_lock<std::mutex> lk(mu_);
+  try {
+    fds.reserve(sources_.size());
+    ready.reserve(sources_.size());
+  } catch (...) {
+    // push_back below may still allocate; a failure there ends the round.
+  }
+  while (!stop_) {
+    Clock::time_point now = Clock::now();
+    for (auto& slot : sources_)
+      if (slot->wait_poll &&
+          std::find(ready.begin(), ready.end(), slot->source->poll_fd()) !=
+              ready.end())
+        slot->wait_poll = false;
+    ready.clear();
+    if (hungry_locked()) gather_round_locked(now);
+    if (serve_queue_locked(lk)) continue;  // things changed: look again
+    if (stop_) break;
+    if (entropy_waiters_ > 0 && entropy_cv_) entropy_cv_->notify_all();
+
+    // Plan the wait. While the pool is full and nobody waits: no fd, no
+    // timer -- only wake() ends the sleep.
+    now = Clock::now();
+    fds.clear();
+    Clock::time_point wake_at = Clock::time_point::max();
+    const bool hungry = hungry_locked();
+    // The same rule as gather_round_locked: a credited source is read only
+    // while bits are wanted.
+    const bool want_credit = entropy_bits_ < config_.pool_size_bits ||
+                             fresh_deficit_locked() > 0;
+    if (hungry) {
+      for (auto& slot : sources_) {
+        const SourceStatus st = slot->status.load(std::memory_order_relaxed);
+        if (st == SourceStatus::absent || st == SourceStatus::exhausted ||
+            st == SourceStatus::unhealthy)
+          continue;
+        if (slot->credit_bits_per_byte > 0 && !want_credit) continue;
+        if (st != SourceStatus::failed && slot->wait_poll &&
+            now >= slot->next_read) {
+          try {
+            fds.push_back(slot->source->poll_fd());
+          } catch (...) {
+            wake_at = std::min(wake_at, now + slot->source->retry_interval());
+          }
+        } else {
+          wake_at = std::min(wake_at, slot->next_read);
+        }
+      }
+    }
+    for (Request* r = queue_head_; r != nullptr; r = r->next_)
+      wake_at = std::min(wake_at, r->deadline_);
+    asleep_full_ = !hungry;
+    std::optional<std::chrono::nanoseconds> timeout;
+    if (wake_at != Clock::time_point::max())
+      timeout = std::max<Clock::duration>(wake_at - now, Clock::duration::zero());
+    // A zero timeout (a source is due now) still goes through the reactor:
+    // it lets other threads take the lock between rounds, and collects fds
+    // that became readable meanwhile.
+    lk.unlock();
+    const Errc rc = reactor_->wait(fds, timeout, ready);
+    if (rc != Errc::ok) {
+      ready.clear();
+      std::this_thread::sleep_for(kReactorErrorPause);
+    }
+    lk.lock();
+    gatherer_wakeups_.fetch_add(1, std::memory_order_relaxed);
+    asleep_full_ = false;
+  }
+}
+
+}  // namespace seedpool::pool
