@@ -84,6 +84,8 @@ std::string Config::validate() const {
     return "write_wakeup_threshold: must be 0 to pool_size";
   if (seed_file_trusted && seed_file.empty())
     return "seed_file_trusted: set, but no seed_file";
+  if (!seed_file.empty() && seed_file.front() != '/')
+    return "seed_file: must be an absolute path";
   if (block_timeout.count() < 0 || block_timeout > kMaxTimeout)
     return "block_timeout_ms: must be 0 to 3600000";
   return {};

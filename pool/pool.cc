@@ -109,6 +109,16 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
       rc != Errc::ok)
     return rc;
   register_fork_lock(&pool->mu_);
+  // The seed file goes in before anyone can draw (it is credited only
+  // when trusted and safe; see seed_keeper.h). Its problems are statistics,
+  // not failures: the pool runs on its sources alone.
+  if (!config.seed_file.empty()) {
+    if (Errc rc = SeedKeeper::create(config.seed_file, config.seed_file_trusted,
+                                     pool->seed_keeper_);
+        rc != Errc::ok)
+      return rc;
+    pool->seed_keeper_->start(*pool);
+  }
   out = std::move(pool);
   return Errc::ok;
 }
@@ -121,6 +131,9 @@ Pool::Pool(const Config& config, std::unique_ptr<Conditioner> conditioner)
       entropy_cv_(std::make_unique<std::condition_variable>()) {}
 
 Pool::~Pool() {
+  // Saved while the sources still run, so the new seed may be full-entropy
+  // output; a forked child does not save (the keeper checks).
+  if (seed_keeper_) seed_keeper_->finish(*this);
   stop_gatherer();
   unregister_fork_lock(&mu_);
 }
@@ -606,6 +619,7 @@ Stats Pool::stats() const {
     std::lock_guard<std::mutex> g(mu_);
     s.gatherer_fallback_reason = gatherer_fallback_reason_;
   }
+  if (seed_keeper_) s.seed_file = seed_keeper_->stats();
   for (const auto& slot : sources_) {
     SourceStats ss;
     ss.name = slot->source->name();

@@ -46,6 +46,7 @@
 #include "pool/fork.h"
 #include "pool/health.h"
 #include "pool/reactor.h"
+#include "pool/seed_keeper.h"
 #include "pool/source.h"
 #include "pool/stats.h"
 
@@ -208,6 +209,8 @@ class Pool {
   std::uint64_t credited_since_epoch_ = 0;    // guarded by mu_
   std::uint64_t fork_generation_seen_ = 0;    // guarded by mu_
   std::vector<std::unique_ptr<SourceSlot>> sources_;
+  // The seed file, when configured: loaded at creation, saved at teardown.
+  std::unique_ptr<SeedKeeper> seed_keeper_;
   // Raw source bytes pass through here (not the stack: this may run inside
   // an ASYNC job's 32 KiB stack). Guarded by mu_, cleansed after each use.
   std::array<std::uint8_t, 512> scratch_{};

@@ -4,16 +4,17 @@
 
 #include <array>
 #include <charconv>
+#include <climits>
 #include <limits>
+#include <string>
 
 namespace seedpool::provider {
 namespace {
 
-// Keys of DESIGN.md that later versions of the pool will read. Setting one
+// Keys of DESIGN.md that later versions of seedpool will read. Setting one
 // now is an error rather than a silently ignored setting.
 constexpr std::array kNotYetSupported = {
-    "seed_file",          "seed_file_trusted",     "async_timeout_ms",
-    "read_wakeup_threshold", "write_wakeup_threshold",
+    "async_timeout_ms",
 };
 
 constexpr std::array kAllSources = {pool::SourceKind::getrandom,
@@ -44,6 +45,48 @@ bool parse_u64(std::string_view v, std::uint64_t max, std::uint64_t& out) {
   if (v.empty() || v.front() < '0' || v.front() > '9') return false;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
   return ec == std::errc{} && p == v.data() + v.size() && out <= max;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+// yes/no, true/false, on/off, 1/0, in any case.
+bool parse_bool(std::string_view v, bool& out) {
+  v = trim(v);
+  for (const char* t : {"yes", "true", "on", "1"})
+    if (iequals(v, t)) {
+      out = true;
+      return true;
+    }
+  for (const char* f : {"no", "false", "off", "0"})
+    if (iequals(v, f)) {
+      out = false;
+      return true;
+    }
+  return false;
+}
+
+// Longest seed file name: seed_file.cc writes through a temporary file named
+// `<name>.tmp.<16 hex digits>` in the same directory, which must fit in
+// NAME_MAX. Checked here so that a name that can never be written is a
+// configuration error, not a silent status at every start.
+constexpr std::size_t kMaxSeedFileNameLen = NAME_MAX - (sizeof(".tmp.") - 1) - 16;
+
+// An absolute path whose last component names a file. The seed file is
+// written again at teardown, long after start: a relative path would follow
+// the process's current directory in between.
+bool valid_seed_file_path(std::string_view v) {
+  if (v.empty() || v.front() != '/' || v.size() >= PATH_MAX) return false;
+  const std::string_view name = v.substr(v.rfind('/') + 1);
+  return !name.empty() && name != "." && name != ".." &&
+         name.size() <= kMaxSeedFileNameLen;
 }
 
 }  // namespace
@@ -132,6 +175,44 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
       return false;
     }
     cfg.pool_size_bits = static_cast<std::uint32_t>(n);
+  }
+  // The thresholds are bounded by the pool size, so they come after it: a
+  // value above it is refused here, naming the key and the value (validate()
+  // would name only the key).
+  const std::string up_to_size = std::to_string(cfg.pool_size_bits);
+  if (const char* v = lookup(arg, "read_wakeup_threshold")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, cfg.pool_size_bits, n) || n < 8) {
+      const std::string why = "expected bits, 8 to pool_size (" + up_to_size + ")";
+      error = bad("read_wakeup_threshold", v, why.c_str());
+      return false;
+    }
+    cfg.read_wakeup_threshold_bits = static_cast<std::uint32_t>(n);
+  }
+  if (const char* v = lookup(arg, "write_wakeup_threshold")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, cfg.pool_size_bits, n)) {
+      const std::string why = "expected bits, 0 to pool_size (" + up_to_size + ")";
+      error = bad("write_wakeup_threshold", v, why.c_str());
+      return false;
+    }
+    cfg.write_wakeup_threshold_bits = static_cast<std::uint32_t>(n);
+  }
+  if (const char* v = lookup(arg, "seed_file")) {
+    const std::string_view path = trim(v);
+    if (!valid_seed_file_path(path)) {
+      error = bad("seed_file", v,
+                  "expected the absolute path of a file, e.g. "
+                  "/var/lib/seedpool/seed");
+      return false;
+    }
+    cfg.seed_file = std::string(path);
+  }
+  if (const char* v = lookup(arg, "seed_file_trusted")) {
+    if (!parse_bool(v, cfg.seed_file_trusted)) {
+      error = bad("seed_file_trusted", v, "expected yes or no");
+      return false;
+    }
   }
   if (std::string why = cfg.validate(); !why.empty()) {
     error = "invalid configuration: " + why;

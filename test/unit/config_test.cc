@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <map>
 #include <string>
 
@@ -34,6 +35,10 @@ TEST(ConfigKeys, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(cfg.sources[0].kind, pool::SourceKind::getrandom);
   EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 8u);
   EXPECT_TRUE(cfg.device_path.empty());
+  EXPECT_EQ(cfg.read_wakeup_threshold_bits, 64u);
+  EXPECT_EQ(cfg.write_wakeup_threshold_bits, 896u);
+  EXPECT_TRUE(cfg.seed_file.empty());
+  EXPECT_FALSE(cfg.seed_file_trusted);
 }
 
 TEST(ConfigKeys, GoodValues) {
@@ -48,6 +53,80 @@ TEST(ConfigKeys, GoodValues) {
   EXPECT_EQ(cfg.block_timeout.count(), 0);
   EXPECT_EQ(cfg.pool_size_bits, 65536u);
   EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 4u);
+}
+
+TEST(ConfigKeys, WakeupThresholds) {
+  pool::Config cfg;
+  std::string err;
+  ASSERT_TRUE(parse({{"read_wakeup_threshold", " 8 "},
+                     {"write_wakeup_threshold", "0"}},
+                    cfg, err))
+      << err;
+  EXPECT_EQ(cfg.read_wakeup_threshold_bits, 8u);
+  EXPECT_EQ(cfg.write_wakeup_threshold_bits, 0u);
+  // Up to the pool size, whatever order the keys come in.
+  ASSERT_TRUE(parse({{"read_wakeup_threshold", "65536"},
+                     {"write_wakeup_threshold", "65536"},
+                     {"pool_size", "65536"}},
+                    cfg, err))
+      << err;
+  EXPECT_EQ(cfg.read_wakeup_threshold_bits, 65536u);
+  EXPECT_EQ(cfg.write_wakeup_threshold_bits, 65536u);
+}
+
+TEST(ConfigKeys, ThresholdAboveThePoolSizeIsRefusedWithKeyAndValueNamed) {
+  pool::Config cfg;
+  std::string err;
+  EXPECT_FALSE(parse({{"read_wakeup_threshold", "5000"}, {"pool_size", "4096"}},
+                     cfg, err));
+  EXPECT_NE(err.find("read_wakeup_threshold: \"5000\""), std::string::npos)
+      << err;
+  EXPECT_NE(err.find("4096"), std::string::npos) << err;
+  // The default pool size bounds them too.
+  EXPECT_FALSE(parse({{"write_wakeup_threshold", "4097"}}, cfg, err));
+  EXPECT_NE(err.find("write_wakeup_threshold: \"4097\""), std::string::npos)
+      << err;
+  // A smaller pool lowers the bound below the defaults' reach.
+  EXPECT_FALSE(parse({{"pool_size", "1024"}, {"write_wakeup_threshold", "2048"}},
+                     cfg, err));
+  EXPECT_NE(err.find("write_wakeup_threshold"), std::string::npos) << err;
+  ASSERT_TRUE(parse({{"pool_size", "1024"}, {"write_wakeup_threshold", "1024"}},
+                    cfg, err))
+      << err;
+}
+
+TEST(ConfigKeys, SeedFileAndTrust) {
+  pool::Config cfg;
+  std::string err;
+  ASSERT_TRUE(parse({{"seed_file", " /var/lib/seedpool/seed "}}, cfg, err)) << err;
+  EXPECT_EQ(cfg.seed_file, "/var/lib/seedpool/seed");
+  EXPECT_FALSE(cfg.seed_file_trusted);
+  for (const char* yes : {"yes", "YES", "True", "on", "1", " On "}) {
+    SCOPED_TRACE(yes);
+    ASSERT_TRUE(parse({{"seed_file", "/s"}, {"seed_file_trusted", yes}}, cfg, err))
+        << err;
+    EXPECT_TRUE(cfg.seed_file_trusted);
+  }
+  for (const char* no : {"no", "No", "FALSE", "off", "0"}) {
+    SCOPED_TRACE(no);
+    ASSERT_TRUE(parse({{"seed_file", "/s"}, {"seed_file_trusted", no}}, cfg, err))
+        << err;
+    EXPECT_FALSE(cfg.seed_file_trusted);
+  }
+  // "no" needs no file; "yes" does.
+  ASSERT_TRUE(parse({{"seed_file_trusted", "no"}}, cfg, err)) << err;
+  EXPECT_FALSE(parse({{"seed_file_trusted", "yes"}}, cfg, err));
+  EXPECT_NE(err.find("seed_file_trusted"), std::string::npos) << err;
+}
+
+TEST(ConfigKeys, SeedFileNameThatCannotBeWrittenIsRefused) {
+  pool::Config cfg;
+  std::string err;
+  // seed_file.cc's temporary file adds 21 characters to the name.
+  const std::string longest = "/" + std::string(NAME_MAX - 21, 'x');
+  ASSERT_TRUE(parse({{"seed_file", longest}}, cfg, err)) << err;
+  EXPECT_FALSE(parse({{"seed_file", longest + "x"}}, cfg, err));
+  EXPECT_NE(err.find("seed_file"), std::string::npos) << err;
 }
 
 TEST(ConfigKeys, DeviceSourceWithPathAndCredit) {
@@ -112,7 +191,23 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"sources", "getrandom,getrandom"}, BadCase{"sources", "getrandom,"},
         BadCase{"device", "   "}, BadCase{"device_credit", "eight"},
         BadCase{"hwrng_credit", "-1"}, BadCase{"rdseed_credit", "10"},
-        BadCase{"seed_file", "/tmp/x"},
+        BadCase{"read_wakeup_threshold", "abc"},
+        BadCase{"read_wakeup_threshold", "-1"},
+        BadCase{"read_wakeup_threshold", "5000"},
+        BadCase{"read_wakeup_threshold", "7"},
+        BadCase{"read_wakeup_threshold", ""},
+        BadCase{"read_wakeup_threshold", "64 bits"},
+        BadCase{"write_wakeup_threshold", "abc"},
+        BadCase{"write_wakeup_threshold", "-1"},
+        BadCase{"write_wakeup_threshold", "4097"},
+        BadCase{"write_wakeup_threshold", "+896"},
+        BadCase{"seed_file", "seed"}, BadCase{"seed_file", "var/lib/seed"},
+        BadCase{"seed_file", "./seed"}, BadCase{"seed_file", ""},
+        BadCase{"seed_file", "/var/lib/seedpool/"},
+        BadCase{"seed_file", "/var/lib/.."}, BadCase{"seed_file", "/"},
+        BadCase{"seed_file_trusted", "maybe"},
+        BadCase{"seed_file_trusted", ""}, BadCase{"seed_file_trusted", "2"},
+        BadCase{"seed_file_trusted", "yes please"},
         BadCase{"async_timeout_ms", "100"}));
 
 }  // namespace
