@@ -1,5 +1,7 @@
 #include "provider/stats_file.h"
 
+#include "provider/stats_params.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,6 +29,11 @@ std::string format_stats_line(const pool::Pool& pool) {
   add("epoch", std::to_string(s.epoch));
   add("health", pool::health_name(s.health));
   add("sources", pool::format_sources(s));
+  add("requests_queued", std::to_string(s.requests_queued));
+  add("gatherer", s.gatherer);  // no blanks: one word per value here
+  add("gatherer_wakeups", std::to_string(s.gatherer_wakeups));
+  add("memory", format_memory(s));
+  add("seed_file", format_seed_file(s));
   line += '\n';
   return line;
 }

@@ -89,9 +89,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(g->key, OSSL_RAND_PARAM_STATE) == 0) continue;
     if (!EVP_RAND_CTX_get_params(ctx, p)) continue;
     if (g->data_type == OSSL_PARAM_UTF8_STRING)
-      std::printf("  %-20s %s\n", g->key, s);
+      std::printf("  %-24s %s\n", g->key, s);
     else
-      std::printf("  %-20s %" PRIu64 "\n", g->key, u);
+      std::printf("  %-24s %" PRIu64 "\n", g->key, u);
     if (std::strcmp(g->key, "bytes_served") == 0) served = u;
   }
   EVP_RAND_CTX_free(ctx);

@@ -726,6 +726,103 @@ case_fifo_device() {
   exec 9>&-
 }
 
+# 13. The gatherer wakes a waiting request: `openssl rand` starts on a
+#     starved FIFO with a 5 s bound and waits in line; the FIFO is fed 300 ms
+#     later; the gatherer sees POLLIN (io_uring, then poll() with
+#     SEEDPOOL_NO_IO_URING=1), credits the bytes and completes the request
+#     long before the bound. The statistics name the path taken.
+case_gatherer_wakes_waiter() {
+  local fifo=$TMP/noise.fifo conf=$TMP/fifo.cnf path env_path start end pid rc
+  mkfifo "$fifo"
+  write_conf "$conf" $'activate = 1\nsources = device\ndevice = '"$fifo"$'\ndevice_credit = 8\nblock_timeout_ms = 5000' \
+    "$SEED_RANDOM_SECT"
+  exec 9<>"$fifo"
+  for path in io_uring poll; do
+    env_path=()
+    [[ $path == poll ]] && env_path=(SEEDPOOL_NO_IO_URING=1)
+    rm -f "$TMP/stats"
+    start=$(date +%s%N)
+    env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats" "${env_path[@]}" \
+      "$OPENSSL" rand -hex 16 >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    BG_PIDS+=("$pid")
+    sleep 0.3
+    # 1024 bytes for the health tests' start-up, and enough beyond.
+    head -c 4096 /dev/urandom >&9
+    rc=0
+    wait "$pid" || rc=$?
+    end=$(date +%s%N)
+    assert_exit "$path: openssl rand after feeding" 0 "$rc" "$TMP/err"
+    assert_match "$path: 32 hex digits" '^[0-9a-f]{32}$' "$(cat "$TMP/out")"
+    assert_int_gt "$path: served well before the 5 s bound (ms left)" 1500 \
+      $((5000 - (end - start) / 1000000))
+    assert_eq "$path: gatherer" "$path" "$(stats_field "$TMP/stats" gatherer)"
+    assert_eq "$path: requests_timed_out" 0 "$(stats_field "$TMP/stats" requests_timed_out)"
+    # Drain what is left so the next round starts starved again.
+    timeout 1 cat <&9 >/dev/null 2>&1 || true
+  done
+  exec 9>&-
+}
+
+# 14. 2.5 MB of `openssl rand` under `random = SEEDPOOL` (every byte from
+#     the pool) through rngtest (FIPS 140-2 tests, rng-tools5): 1000 blocks of
+#     20000 bits after rngtest's 32-bit warm-up. Ideal random data fails
+#     about 0.08 % of blocks (0.8 expected here); more than 5 failures has a
+#     probability below 2e-4 for ideal data.
+case_rngtest_direct() {
+  local failures successes
+  if ! command -v rngtest >/dev/null; then
+    fail "rngtest" "expected: rngtest installed (Debian rng-tools5)" "got: not found"
+    return
+  fi
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$DIRECT_CONF" \
+    SEEDPOOL_STATS_FILE="$TMP/stats" "$OPENSSL" rand -out "$TMP/rand.bin" 2500004
+  assert_exit "openssl rand 2500004 (seedpool-direct.cnf)" 0 "$RC" "$TMP/err"
+  assert_int_ge "bytes_served" 2500004 "$(stats_field "$TMP/stats" bytes_served)"
+  assert_eq "requests_failed" 0 "$(stats_field "$TMP/stats" requests_failed)"
+  rngtest -c 1000 <"$TMP/rand.bin" >"$TMP/rngtest.out" 2>&1 || true
+  cat "$TMP/rngtest.out"
+  successes=$(sed -n 's/^rngtest: FIPS 140-2 successes: \([0-9]*\)$/\1/p' "$TMP/rngtest.out")
+  failures=$(sed -n 's/^rngtest: FIPS 140-2 failures: \([0-9]*\)$/\1/p' "$TMP/rngtest.out")
+  assert_eq "rngtest blocks tested" 1000 "$((successes + failures))"
+  assert_int_ge "rngtest: at most 5 failures (5 - failures)" 0 "$((5 - failures))"
+}
+
+# 15. The seed file through the CLI: created at the first start, replaced at
+#     every start (never the same content twice), mode 0600, credited only
+#     when trusted, and the story in the statistics.
+case_seed_file() {
+  local conf=$TMP/seed.cnf seed=$TMP/state/seed a b c mode
+  mkdir -m 0700 "$TMP/state"
+  write_conf "$conf" $'activate = 1\nseed_file = '"$seed"$'\nseed_file_trusted = yes' \
+    "$SEED_RANDOM_SECT"
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats1" \
+    "$OPENSSL" rand -hex 8
+  assert_exit "first start" 0 "$RC" "$TMP/err"
+  assert_match "first start: seed_file stats" '^load=missing,credit=no_content,bits=0,replace=ok,save=(ok|-)$' \
+    "$(stats_field "$TMP/stats1" seed_file)"
+  mode=$(stat -c %a "$seed")
+  assert_eq "seed file mode" 600 "$mode"
+  a=$(sha256sum <"$seed")
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats2" \
+    "$OPENSSL" rand -hex 8
+  assert_exit "second start" 0 "$RC" "$TMP/err"
+  assert_match "second start: loaded and credited" '^load=loaded,credit=allowed,bits=[1-9][0-9]*,replace=ok,save=(ok|-)$' \
+    "$(stats_field "$TMP/stats2" seed_file)"
+  b=$(sha256sum <"$seed")
+  assert_ne "content after the second start" "$a" "$b"
+  # Writable by others: loaded and replaced, never credited.
+  chmod 0666 "$seed"
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" SEEDPOOL_STATS_FILE="$TMP/stats3" \
+    "$OPENSSL" rand -hex 8
+  assert_exit "third start" 0 "$RC" "$TMP/err"
+  assert_match "others may write: not credited" '^load=loaded,credit=writable_by_others,bits=0,' \
+    "$(stats_field "$TMP/stats3" seed_file)"
+  c=$(sha256sum <"$seed")
+  assert_ne "content after the third start" "$b" "$c"
+  assert_eq "mode restored to 0600 by the replacement" 600 "$(stat -c %a "$seed")"
+}
+
 # `cmake --install` into a staging root (DESTDIR) inside the temp dir: the
 # module lands in OpenSSL's modules directory (as pkg-config reports it) and
 # loads from there by name alone, without -provider-path; configs and docs
