@@ -328,6 +328,8 @@ void Pool::after_fork_locked() {
   (void)conditioner_->absorb(
       {reinterpret_cast<const std::uint8_t*>(&ident), sizeof(ident)});
   epoch_.fetch_add(1, std::memory_order_relaxed);
+  // Memory locks are not inherited across fork: lock the state again.
+  conditioner_->after_fork();
   // Only the forking thread exists here. The parent's gatherer thread is
   // gone: forget it (its std::thread must be neither joined nor destroyed)
   // and its reactor, whose ring the child must not drive; the next need
@@ -620,6 +622,11 @@ Stats Pool::stats() const {
     s.gatherer_fallback_reason = gatherer_fallback_reason_;
   }
   if (seed_keeper_) s.seed_file = seed_keeper_->stats();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    s.memory_locked = conditioner_->memory_locked();
+    s.dump_excluded = conditioner_->dump_excluded();
+  }
   for (const auto& slot : sources_) {
     SourceStats ss;
     ss.name = slot->source->name();
