@@ -196,7 +196,8 @@ bool Pool::serve_queue_locked(std::unique_lock<std::mutex>& lk) {
         const std::uint64_t need = std::max<std::uint64_t>(
             bits_needed(n), config_.read_wakeup_threshold_bits);
         if (entropy_bits_ < need) break;
-        if (Errc e = extract_block_locked({r->buf_.data() + r->filled_, n});
+        if (Errc e = extract_block_locked({r->buf_.data() + r->filled_, n},
+                                          r->fresh_);
             e != Errc::ok) {
           rc = e;
           break;

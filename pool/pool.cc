@@ -86,6 +86,12 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
   std::unique_ptr<Conditioner> conditioner;
   if (Errc rc = Conditioner::create(conditioner); rc != Errc::ok) return rc;
   std::unique_ptr<Pool> pool(new Pool(config, std::move(conditioner)));
+  // Room for a full pool at 1 credited bit per byte, the lowest whole-bit
+  // credit a source can have.
+  if (Errc rc = Reservoir::create(config.pool_size_bits, config.pool_size_bits,
+                                  pool->reservoir_);
+      rc != Errc::ok)
+    return rc;
   for (CustomSource& cs : sources) {
     auto slot = std::make_unique<SourceSlot>();
     slot->source = std::move(cs.source);
@@ -144,6 +150,16 @@ std::uint64_t Pool::bits_needed(std::size_t out_len) noexcept {
   std::uint64_t bits = full * (Conditioner::kBlockBytes * 8 + kMarginBits);
   if (rest) bits += rest * 8 + kMarginBits;
   return bits;
+}
+
+std::uint64_t Pool::credit_input_locked(std::span<const std::uint8_t> data,
+                                        std::uint64_t bits, Errc& rc) {
+  std::size_t stored_bytes = 0;
+  std::uint64_t stored_bits = 0;
+  if (bits > 0) reservoir_.append(data, bits, stored_bytes, stored_bits);
+  rc = conditioner_->absorb(data.subspan(stored_bytes));
+  credit_locked(stored_bits);
+  return stored_bits;
 }
 
 void Pool::credit_locked(std::uint64_t bits) {
@@ -231,21 +247,22 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
                             ? SourceStatus::unhealthy
                             : SourceStatus::ok,
                         std::memory_order_relaxed);
-      rc = conditioner_->absorb({scratch_.data(), r.bytes});
-      OPENSSL_cleanse(scratch_.data(), len);
-      if (rc != Errc::ok) {
-        health_.store(Health::failed, std::memory_order_relaxed);
-        return 0;
-      }
       slot.bytes_read.fetch_add(r.bytes, std::memory_order_relaxed);
       bits = std::uint64_t{r.bytes} * credit;
       if (verdict != HealthTest::Verdict::ok) {
         slot.bits_withheld.fetch_add(bits, std::memory_order_relaxed);
         bits = 0;
       }
+      // Credited bytes wait raw in the reservoir; the rest (withheld, or
+      // beyond a full pool) is mixed in uncredited.
+      bits = credit_input_locked({scratch_.data(), r.bytes}, bits, rc);
+      OPENSSL_cleanse(scratch_.data(), len);
+      if (rc != Errc::ok) {
+        health_.store(Health::failed, std::memory_order_relaxed);
+        return 0;
+      }
       if (verdict == HealthTest::Verdict::permanent) return 0;
       slot.bits_credited.fetch_add(bits, std::memory_order_relaxed);
-      credit_locked(bits);
       // A block held back by the start-up test is worth reading on for:
       // the next one may complete it.
       more = r.bytes > 0 && credit > 0 &&
@@ -319,6 +336,8 @@ void Pool::after_fork_locked() {
   // bit so the child's next output needs fresh source input the parent never
   // saw, and mix in what tells the two apart.
   fork_generation_seen_ = fork_generation();
+  reservoir_.clear();  // the parent may spend the same raw input
+  reservoir_.relock();
   entropy_bits_ = 0;
   entropy_available_.store(0, std::memory_order_relaxed);
   const struct {
@@ -362,21 +381,32 @@ void Pool::after_fork_locked() {
   }
 }
 
-Errc Pool::extract_block_locked(std::span<std::uint8_t> out) {
+Errc Pool::extract_block_locked(std::span<std::uint8_t> out, bool fresh) {
   const std::uint64_t need = bits_needed(out.size());
-  if (entropy_bits_ < need) return Errc::entropy_short;
-  if (Errc rc = conditioner_->extract(out); rc != Errc::ok) {
+  if (reservoir_.bits() < need) return Errc::entropy_short;
+  // The block is the hash of the chain and raw input worth `need` bits,
+  // spent here (oldest first; newest first for prediction resistance,
+  // which has just read it).
+  std::uint64_t taken = 0;
+  Errc rc = reservoir_.take(
+      need, fresh,
+      [](void* c, std::span<const std::uint8_t> b) {
+        return static_cast<Conditioner*>(c)->absorb(b);
+      },
+      conditioner_.get(), taken);
+  if (rc == Errc::ok) rc = conditioner_->extract(out);
+  entropy_bits_ = reservoir_.bits();
+  entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+  bits_debited_.fetch_add(taken, std::memory_order_relaxed);
+  if (rc != Errc::ok) {
     health_.store(Health::failed, std::memory_order_relaxed);
     return rc;
   }
-  entropy_bits_ -= need;
-  bits_debited_.fetch_add(need, std::memory_order_relaxed);
-  entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
   note_drained_locked();
   return Errc::ok;
 }
 
-Errc Pool::extract_locked(std::span<std::uint8_t> out) {
+Errc Pool::extract_locked(std::span<std::uint8_t> out, bool fresh) {
   // When the whole request fits in the pool, take it in one go or not at
   // all; a larger request refills between blocks.
   const std::uint64_t total = bits_needed(out.size());
@@ -392,7 +422,7 @@ Errc Pool::extract_locked(std::span<std::uint8_t> out) {
         rc = Errc::entropy_short;
       if (rc != Errc::ok) return rc;
     }
-    if (Errc rc = extract_block_locked(out.subspan(off, n)); rc != Errc::ok)
+    if (Errc rc = extract_block_locked(out.subspan(off, n), fresh); rc != Errc::ok)
       return rc;
   }
   return Errc::ok;
@@ -424,9 +454,10 @@ Errc Pool::add_entropy(std::span<const std::uint8_t> data,
   if (data.data() == nullptr && !data.empty()) return Errc::invalid_argument;
   std::lock_guard<std::mutex> g(mu_);
   check_fork_locked();
-  if (Errc rc = conditioner_->absorb(data); rc != Errc::ok) return rc;
-  credit_locked(std::min<std::uint64_t>(credited_bits, data.size() * 8));
-  return Errc::ok;
+  Errc rc = Errc::ok;
+  (void)credit_input_locked(
+      data, std::min<std::uint64_t>(credited_bits, data.size() * 8), rc);
+  return rc;
 }
 
 void Pool::count_result(Errc rc, std::size_t bytes) noexcept {
@@ -451,7 +482,7 @@ Errc Pool::inline_read_locked(std::span<std::uint8_t> out, bool fresh) {
       std::min<std::uint64_t>(bits_needed(out.size()), config_.pool_size_bits);
   Errc rc = Errc::ok;
   if (fresh || entropy_bits_ < want) rc = refill_locked(want, fresh);
-  if (rc == Errc::ok) rc = extract_locked(out);
+  if (rc == Errc::ok) rc = extract_locked(out, fresh);
   if (rc == Errc::ok) return rc;
   OPENSSL_cleanse(out.data(), out.size());
   // No usable source left: say so rather than "short".
@@ -551,7 +582,7 @@ Errc Pool::read_some(std::span<std::uint8_t> out, std::size_t& got) noexcept {
   for (std::size_t i = 0; i < blocks; ++i) {
     const std::size_t n =
         std::min(Conditioner::kBlockBytes, out.size() - got);
-    Errc rc = extract_block_locked(out.subspan(got, n));
+    Errc rc = extract_block_locked(out.subspan(got, n), false);
     if (rc == Errc::entropy_short) break;
     if (rc != Errc::ok) {
       OPENSSL_cleanse(out.data(), got);
@@ -624,8 +655,8 @@ Stats Pool::stats() const {
   if (seed_keeper_) s.seed_file = seed_keeper_->stats();
   {
     std::lock_guard<std::mutex> g(mu_);
-    s.memory_locked = conditioner_->memory_locked();
-    s.dump_excluded = conditioner_->dump_excluded();
+    s.memory_locked = conditioner_->memory_locked() && reservoir_.locked();
+    s.dump_excluded = conditioner_->dump_excluded() && reservoir_.dump_excluded();
   }
   for (const auto& slot : sources_) {
     SourceStats ss;

@@ -4,7 +4,10 @@
 //
 // Accounting rule (SP 800-90C full entropy): every output block of n bytes
 // (n <= 64) debits 8n + 64 bits, so no block leaves the conditioner with less
-// than 64 bits of margin. A request that the estimate cannot cover is not
+// than 64 bits of margin. The estimate is backed by raw credited input held
+// in the Reservoir (pool/reservoir.h), not by the conditioner's 512-bit
+// state: each block hashes the chain with raw input worth its 8n + 64 bits,
+// spent there and then, so a 4096-bit pool really holds 4096 bits. A request that the estimate cannot cover is not
 // served at all: output is all or nothing, never short, never unseeded.
 //
 // Three ways to ask (random(4), NetBSD rndsink(9), libkcapi's stream reads):
@@ -46,6 +49,7 @@
 #include "pool/fork.h"
 #include "pool/health.h"
 #include "pool/reactor.h"
+#include "pool/reservoir.h"
 #include "pool/seed_keeper.h"
 #include "pool/source.h"
 #include "pool/stats.h"
@@ -171,9 +175,14 @@ class Pool {
   // Reads the sources until the estimate covers `want_bits` or every source
   // has nothing more right now. `force` reads at least one block regardless.
   Errc refill_locked(std::uint64_t want_bits, bool force);
-  Errc extract_locked(std::span<std::uint8_t> out);
-  // One block (<= 64 bytes), debited; entropy_short if not covered.
-  Errc extract_block_locked(std::span<std::uint8_t> out);
+  Errc extract_locked(std::span<std::uint8_t> out, bool fresh);
+  // One block (<= 64 bytes), spending raw reservoir input worth 8n + 64
+  // bits; entropy_short if not covered.
+  Errc extract_block_locked(std::span<std::uint8_t> out, bool fresh);
+  // Credited input into the reservoir (what fits), the rest mixed in
+  // uncredited. Returns the bits credited.
+  std::uint64_t credit_input_locked(std::span<const std::uint8_t> data,
+                                    std::uint64_t bits, Errc& rc);
   // Refill without waiting and extract, unless somebody is queued.
   Errc inline_read_locked(std::span<std::uint8_t> out, bool fresh);
   void check_fork_locked() {
@@ -205,6 +214,7 @@ class Pool {
   const Config config_;
   mutable std::mutex mu_;
   std::unique_ptr<Conditioner> conditioner_;  // guarded by mu_
+  Reservoir reservoir_;                       // guarded by mu_
   std::uint64_t entropy_bits_ = 0;            // guarded by mu_
   std::uint64_t credited_since_epoch_ = 0;    // guarded by mu_
   std::uint64_t fork_generation_seen_ = 0;    // guarded by mu_

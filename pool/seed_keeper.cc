@@ -125,11 +125,15 @@ void SeedKeeper::start(Pool& pool) noexcept {
     if (!replaced) {
       credit_.store(kCreditReplaceFailed, std::memory_order_release);
     } else {
-      // 8 bits per byte, as random(4) credits a trusted seed; capped at the
-      // pool's size, which is all the estimate can ever hold.
+      // At most kMaxCreditBits (512): a seed file is conditioner output,
+      // derived from a state of 512 bits, so no file holds more entropy
+      // than that, however long. Its first 64 bytes carry the credit, at 8
+      // bits per byte; the rest was mixed in above, uncredited.
       const std::uint64_t bits = std::min<std::uint64_t>(
-          std::uint64_t{load.content.size()} * 8, pool.config().pool_size_bits);
-      if (pool.add_entropy(load.content.bytes(), bits) == Errc::ok) {
+          {std::uint64_t{load.content.size()} * 8, kMaxCreditBits,
+           pool.config().pool_size_bits});
+      if (pool.add_entropy(load.content.bytes().first(bits / 8), bits) ==
+          Errc::ok) {
         bits_credited_.store(bits, std::memory_order_release);
       } else {
         credit_.store(kCreditMixFailed, std::memory_order_release);

@@ -39,6 +39,9 @@ class SeedKeeper {
   static constexpr std::size_t kDefaultSeedBytes = 512;
   static_assert(kDefaultSeedBytes >= SeedFile::kMinBytes &&
                 kDefaultSeedBytes <= SeedFile::kMaxBytes);
+  // Most a seed file is ever credited: the 512-bit state its writer
+  // derived it from (see start()).
+  static constexpr std::uint64_t kMaxCreditBits = 512;
 
   // `path` must be absolute: finish() runs long after start(), and a
   // relative path would follow the process's current directory in between.

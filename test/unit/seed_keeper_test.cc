@@ -177,18 +177,20 @@ TEST_F(SeedKeeperTest, TrustedSafeFileIsReplacedAtOnceThenCredited) {
   EXPECT_TRUE(next.locked());
 }
 
-TEST_F(SeedKeeperTest, CreditIsCappedAtThePoolSize) {
+// A seed file is conditioner output derived from a 512-bit state: however
+// long, it is credited at most 512 bits.
+TEST_F(SeedKeeperTest, CreditIsCappedAtTheStateSize) {
   write_file(seed_, pattern(4000, 2));
   auto p = make_pool(FakeSource::Mode::would_block, 2048);
   auto k = make_keeper(seed_, true);
   k->start(*p);
-  EXPECT_EQ(p->entropy_available_bits(), 2048u);
-  EXPECT_EQ(k->stats().bits_credited, 2048u);
+  EXPECT_EQ(p->entropy_available_bits(), 512u);
+  EXPECT_EQ(k->stats().bits_credited, 512u);
   EXPECT_EQ(read_file(seed_).size(), 4000u);
 }
 
 // Longer than kMaxBytes: the first kMaxBytes are read and (trusted, safe)
-// credited up to the pool size; the replacement gets the default size.
+// credited (at most 512 bits); the replacement gets the default size.
 TEST_F(SeedKeeperTest, OversizedFileIsCreditedAndGetsTheDefaultSize) {
   write_file(seed_, pattern(SeedFile::kMaxBytes + 1, 14));
   auto p = make_pool();
@@ -196,8 +198,8 @@ TEST_F(SeedKeeperTest, OversizedFileIsCreditedAndGetsTheDefaultSize) {
   k->start(*p);
   EXPECT_EQ(k->stats().load, "oversized");
   EXPECT_EQ(k->stats().credit, "allowed");
-  EXPECT_EQ(k->stats().bits_credited, 4096u);
-  EXPECT_EQ(p->entropy_available_bits(), 4096u);
+  EXPECT_EQ(k->stats().bits_credited, 512u);
+  EXPECT_EQ(p->entropy_available_bits(), 512u);
   EXPECT_EQ(read_file(seed_).size(), SeedKeeper::kDefaultSeedBytes);
 }
 
@@ -250,7 +252,7 @@ TEST_F(SeedKeeperTest, MissingFileIsCreatedForTheNextStart) {
   k2->start(*p2);
   EXPECT_EQ(k2->stats().load, "loaded");
   EXPECT_EQ(k2->stats().credit, "allowed");
-  EXPECT_EQ(p2->entropy_available_bits(), SeedKeeper::kDefaultSeedBytes * 8);
+  EXPECT_EQ(p2->entropy_available_bits(), SeedKeeper::kMaxCreditBits);
 }
 
 TEST_F(SeedKeeperTest, ShortFileIsNotCreditedAndGetsTheDefaultSize) {
@@ -320,8 +322,8 @@ TEST_F(SeedKeeperTest, ConsecutiveStartsNeverCreditTheSameContent) {
   const Bytes c2 = read_file(seed_);
   EXPECT_EQ(k1->stats().credit, "allowed");
   EXPECT_EQ(k2->stats().credit, "allowed");
-  EXPECT_EQ(p1->entropy_available_bits(), 256u * 8);
-  EXPECT_EQ(p2->entropy_available_bits(), 256u * 8);
+  EXPECT_EQ(p1->entropy_available_bits(), SeedKeeper::kMaxCreditBits);
+  EXPECT_EQ(p2->entropy_available_bits(), SeedKeeper::kMaxCreditBits);
   // Each credited content was gone from the disk before the next load.
   EXPECT_NE(c1, c0);
   EXPECT_NE(c2, c1);
@@ -352,7 +354,7 @@ TEST_F(SeedKeeperTest, ConcurrentProcessesEachReplaceWhatTheyLoaded) {
       k->start(*p);
       const pool::SeedFileStats s = k->stats();
       ::_exit(s.credit == "allowed" && s.replace == "ok" &&
-                      p->entropy_available_bits() == 128u * 8
+                      p->entropy_available_bits() == SeedKeeper::kMaxCreditBits
                   ? 0
                   : 1);
     }
