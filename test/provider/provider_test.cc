@@ -8,6 +8,9 @@
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -140,6 +143,43 @@ TEST_F(SeedpoolProvider, GenerateServesFromThePoolAndCountsIt) {
   EXPECT_EQ(get_u64(c, "bytes_served"), before + 64);
   EXPECT_EQ(get_str(c, "health"), "ok");
   EXPECT_EQ(get_str(c, "sources").rfind("getrandom:ok:", 0), 0u);
+}
+
+// An instance created and used before fork(): parent and child draw
+// different bytes after it, both straight from SEEDPOOL and through a
+// CTR-DRBG seeded by it.
+TEST_F(SeedpoolProvider, ParentAndChildDifferAfterForkForInstancesUsedBefore) {
+  EVP_RAND_CTX* c = make();
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(EVP_RAND_instantiate(c, 256, 0, nullptr, 0, nullptr), 1);
+  EVP_RAND_CTX* drbg = make_ctr_child(c);
+  ASSERT_NE(drbg, nullptr);
+  ASSERT_EQ(EVP_RAND_instantiate(drbg, 256, 0, nullptr, 0, nullptr), 1);
+  unsigned char warm[32];
+  ASSERT_EQ(EVP_RAND_generate(c, warm, sizeof(warm), 256, 0, nullptr, 0), 1);
+  ASSERT_EQ(EVP_RAND_generate(drbg, warm, sizeof(warm), 256, 0, nullptr, 0), 1);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  unsigned char mine[64] = {};
+  const bool ok = EVP_RAND_generate(c, mine, 32, 256, 0, nullptr, 0) == 1 &&
+                  EVP_RAND_generate(drbg, mine + 32, 32, 256, 0, nullptr, 0) == 1;
+  if (pid == 0) {
+    const bool sent = ok && ::write(fds[1], mine, sizeof(mine)) == sizeof(mine);
+    ::_exit(sent ? 0 : 1);
+  }
+  ASSERT_TRUE(ok);
+  unsigned char theirs[64] = {};
+  ASSERT_EQ(::read(fds[0], theirs, sizeof(theirs)), static_cast<ssize_t>(sizeof(theirs)));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_NE(std::memcmp(mine, theirs, 32), 0) << "SEEDPOOL repeated across fork";
+  EXPECT_NE(std::memcmp(mine + 32, theirs + 32, 32), 0)
+      << "CTR-DRBG over SEEDPOOL repeated across fork";
 }
 
 TEST_F(SeedpoolProvider, ParamsStrengthMaxRequestStateReseedCounter) {
