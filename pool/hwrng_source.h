@@ -52,6 +52,9 @@ class HwrngSource final : public Source {
   std::chrono::milliseconds retry_interval() const noexcept override {
     return kRetryInterval;
   }
+  // Off the hot path: a read may wait for the core's reading mutex while
+  // the kernel's hwrng thread fetches; only the gatherer reads it.
+  bool reads_inline() const noexcept override { return false; }
 
   // The rng the kernel uses (e.g. "virtio_rng.0"); empty when unknown.
   const std::string& current_rng() const noexcept { return current_rng_; }

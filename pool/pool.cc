@@ -210,8 +210,10 @@ bool Pool::source_readable_locked(const SourceSlot& slot, Clock::time_point now,
       break;
   }
   // A caller refilling inline tries every live source once (a non-blocking
-  // read costs no wait); the timers and POLLIN are the gatherer's pacing.
-  return inline_read || (!slot.wait_poll && now >= slot.next_read);
+  // read costs no wait), except slow devices that only the gatherer reads;
+  // the timers and POLLIN are the gatherer's pacing.
+  if (inline_read) return slot.source->reads_inline();
+  return !slot.wait_poll && now >= slot.next_read;
 }
 
 std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,

@@ -62,6 +62,10 @@ class Source {
   virtual std::chrono::milliseconds retry_interval() const noexcept {
     return kDefaultRetryInterval;
   }
+  // Whether a caller refilling inline (on its own thread, under the pool's
+  // lock) may read this source. False for slow devices (/dev/hwrng: a read
+  // may wait for the driver's fetch): only the gatherer thread reads those.
+  virtual bool reads_inline() const noexcept { return true; }
 };
 
 }  // namespace seedpool::pool

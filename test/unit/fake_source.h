@@ -51,7 +51,10 @@ class FakeSource final : public pool::Source {
     return mode.load() == Mode::data;
   }
 
+  bool reads_inline() const noexcept override { return inline_reads.load(); }
+
   std::atomic<Mode> mode;
+  std::atomic<bool> inline_reads{true};  // false: only the gatherer reads
   std::atomic<bool> wait_fails{false};  // wait_ready() fails at once
   std::atomic<int> reads{0};
   std::atomic<int> waits{0};

@@ -344,6 +344,26 @@ TEST_P(Gatherer, CallbackMayDestroyItsOwnRequestAndAskAgain) {
   EXPECT_EQ(p->stats().requests_queued, 0u);
 }
 
+TEST_P(Gatherer, SlowSourcesAreReadOnlyByTheGatherer) {
+  // Like /dev/hwrng: never read on the caller's thread; a starved request
+  // waits for the gatherer, which reads it on its timer.
+  pool::Config cfg;
+  std::vector<pool::Pool::CustomSource> srcs;
+  auto f = std::make_unique<FakeSource>(FakeSource::Mode::data);
+  FakeSource* slow = f.get();
+  slow->inline_reads = false;
+  srcs.push_back({std::move(f), 8});
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), Errc::ok);
+  std::array<std::uint8_t, 32> out{};
+  EXPECT_EQ(p->try_read(out, {}, false), Errc::entropy_short);
+  EXPECT_EQ(slow->reads.load(), 0);
+  // Past the start-up test (1024 samples), through the gatherer alone.
+  EXPECT_EQ(p->read(out, {}, false, std::chrono::milliseconds(5000)), Errc::ok);
+  EXPECT_GT(slow->reads.load(), 0);
+  EXPECT_EQ(p->stats().gatherer, expected_path());
+}
+
 TEST_P(Gatherer, IdleWhilePoolIsFull) {
   PipeSource* pipe;
   FakeSource* timer;  // a timer-driven source, like /dev/hwrng
