@@ -71,7 +71,14 @@ cmake -S "$src" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug -DSEEDPOOL_WERROR=ON \
 cmake --build "$asan_build" -j"$jobs" --target seedpool pool_unit_tests provider_tests
 (cd "$asan_build" &&
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j"$jobs" --timeout 300 -L 'unit|provider')
+  ctest --output-on-failure -j"$jobs" --timeout 300 -L 'unit|provider' \
+    -E 'ForkedChildRestartsTheGatherer')
+# Left out above: a test that forks while the parent's gatherer thread runs
+# and then starts a thread in the child. Debian 12's libasan (GCC 12) has no
+# fork handler for its allocator, so the child's new thread can block for
+# good on an allocator lock the parent's thread held at fork (seen here: the
+# child's gatherer in futex_wait, never woken). glibc's malloc has those
+# handlers; the test runs in the plain build above.
 
 step "the gatherer, requests and cancellation races under ThreadSanitizer"
 # TSan on the tests that run threads against each other. Tests that fork

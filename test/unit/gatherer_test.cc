@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -553,7 +554,22 @@ TEST_P(Gatherer, ForkedChildRestartsTheGathererAndServesItsOwnWaiters) {
       (void)pipe->try_feed(64);
       std::this_thread::sleep_for(5ms);
     }
-    if (!got) rc |= 8;
+    if (!got) {
+      rc |= 8;
+      const pool::Stats st = p->stats();
+      std::fprintf(stderr,
+                   "child: gatherer=%s wakeups=%llu queued=%llu entropy=%llu "
+                   "source=%s bytes_read=%llu withheld=%llu credited=%llu reads=%d\n",
+                   st.gatherer.c_str(),
+                   static_cast<unsigned long long>(st.gatherer_wakeups),
+                   static_cast<unsigned long long>(st.requests_queued),
+                   static_cast<unsigned long long>(st.entropy_available_bits),
+                   pool::source_status_name(st.sources[0].status),
+                   static_cast<unsigned long long>(st.sources[0].bytes_read),
+                   static_cast<unsigned long long>(st.sources[0].bits_withheld),
+                   static_cast<unsigned long long>(st.sources[0].bits_credited),
+                   pipe->reads.load());
+    }
     if (p->stats().gatherer != std::string(GetParam() ? "poll" : "io_uring")) rc |= 16;
     _exit(rc);
   }
