@@ -48,7 +48,8 @@ Errc Request::request(std::span<std::uint8_t> out, Clock::time_point deadline) {
   std::unique_lock<std::mutex> lk(pool_.mu_);
   pool_.check_fork_locked();
   if (state_ == State::queued) return Errc::pending;
-  if (state_ == State::running && std::this_thread::get_id() != pool_.gatherer_id_)
+  if (state_ == State::running && pool_.done_cv_ != nullptr &&
+      std::this_thread::get_id() != pool_.gatherer_id_)
     pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
   if (state_ == State::queued) return Errc::pending;
   Errc rc = pool_.inline_read_locked(out, fresh_);
@@ -66,7 +67,8 @@ Errc Request::schedule(Clock::time_point deadline) {
   std::unique_lock<std::mutex> lk(pool_.mu_);
   pool_.check_fork_locked();
   if (state_ == State::queued) return Errc::pending;
-  if (state_ == State::running && std::this_thread::get_id() != pool_.gatherer_id_)
+  if (state_ == State::running && pool_.done_cv_ != nullptr &&
+      std::this_thread::get_id() != pool_.gatherer_id_)
     pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
   if (state_ == State::queued) return Errc::pending;
   deadline_ = deadline;

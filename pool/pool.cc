@@ -539,7 +539,10 @@ Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
     return finish(Errc::out_of_memory);
   }
   Errc rc = waiter->schedule(deadline);
-  if (rc != Errc::pending) return finish(rc);
+  if (rc != Errc::pending) {  // counted where it was refused
+    OPENSSL_cleanse(out.data(), out.size());
+    return rc;
+  }
   bool done = false;
   {
     std::unique_lock<std::mutex> lk(mu_);

@@ -365,6 +365,30 @@ TEST_P(Gatherer, SlowSourcesAreReadOnlyByTheGatherer) {
   EXPECT_EQ(p->stats().gatherer, expected_path());
 }
 
+TEST_P(Gatherer, RequestBadArgumentsAreRefusedAndNothingIsQueued) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  Recorder rec;
+  std::array<std::uint8_t, 16> out{};
+  Request zero(*p, 0, rec.make(1));
+  EXPECT_EQ(zero.request(out), Errc::invalid_argument);
+  EXPECT_EQ(zero.schedule(), Errc::invalid_argument);
+  Request huge(*p, pool::Pool::kMaxRequestBytes + 1, rec.make(2));
+  EXPECT_EQ(huge.schedule(), Errc::request_too_large);
+  Request no_callback(*p, 16, nullptr);
+  EXPECT_EQ(no_callback.schedule(), Errc::invalid_argument);
+  Request r(*p, 16, rec.make(3));
+  std::array<std::uint8_t, 8> wrong{};
+  EXPECT_EQ(r.request(wrong), Errc::invalid_argument);
+  EXPECT_EQ(r.request({static_cast<std::uint8_t*>(nullptr), 16}), Errc::invalid_argument);
+  EXPECT_EQ(p->stats().requests_queued, 0u);
+  std::size_t got = 7;
+  EXPECT_EQ(p->read_some({}, got), Errc::invalid_argument);
+  EXPECT_EQ(got, 0u);
+  EXPECT_EQ(p->wait_for_entropy(8, std::chrono::milliseconds(-1)), Errc::invalid_argument);
+  EXPECT_EQ(rec.count(), 0u);
+}
+
 TEST_P(Gatherer, IdleWhilePoolIsFull) {
   PipeSource* pipe;
   FakeSource* timer;  // a timer-driven source, like /dev/hwrng
