@@ -29,6 +29,7 @@ std::string format_stats_line(const pool::Pool& pool) {
   add("epoch", std::to_string(s.epoch));
   add("health", pool::health_name(s.health));
   add("sources", pool::format_sources(s));
+  add("source_bytes", format_source_bytes(s));
   add("requests_queued", std::to_string(s.requests_queued));
   add("gatherer", s.gatherer);  // no blanks: one word per value here
   add("gatherer_wakeups", std::to_string(s.gatherer_wakeups));

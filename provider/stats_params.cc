@@ -19,6 +19,15 @@ std::string format_gatherer(const pool::Stats& s) {
   return out;
 }
 
+std::string format_source_bytes(const pool::Stats& s) {
+  std::string out;
+  for (const pool::SourceStats& src : s.sources) {
+    if (!out.empty()) out += ',';
+    out += src.name + ":" + std::to_string(src.bytes_read);
+  }
+  return out;
+}
+
 std::string format_memory(const pool::Stats& s) {
   return std::string("mlock=") + (s.memory_locked ? "yes" : "no") +
          ",dontdump=" + (s.dump_excluded ? "yes" : "no");
@@ -49,7 +58,7 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
   static constexpr const char* kSnapshotKeys[] = {
       "bytes_served",    "requests_served", "requests_failed",
       "requests_timed_out", "requests_paused", "requests_queued",
-      "gatherer_wakeups", "sources",         "gatherer",
+      "gatherer_wakeups", "sources",         "source_bytes", "gatherer",
       "memory",          "seed_file"};
   bool want_snapshot = false;
   for (const char* k : kSnapshotKeys)
@@ -71,6 +80,9 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
     };
     if (OSSL_PARAM_locate(params, "sources") != nullptr &&
         !set_str("sources", pool::format_sources(s)))
+      return 0;
+    if (OSSL_PARAM_locate(params, "source_bytes") != nullptr &&
+        !set_str("source_bytes", format_source_bytes(s)))
       return 0;
     if (!set_str("gatherer", format_gatherer(s)) ||
         !set_str("memory", format_memory(s)) ||

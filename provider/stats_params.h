@@ -23,6 +23,7 @@
       OSSL_PARAM_uint64("gatherer_wakeups", nullptr),                \
       OSSL_PARAM_utf8_string("health", nullptr, 0),                  \
       OSSL_PARAM_utf8_string("sources", nullptr, 0),                 \
+      OSSL_PARAM_utf8_string("source_bytes", nullptr, 0),            \
       OSSL_PARAM_utf8_string("gatherer", nullptr, 0),                \
       OSSL_PARAM_utf8_string("memory", nullptr, 0),                  \
       OSSL_PARAM_utf8_string("seed_file", nullptr, 0)
@@ -32,6 +33,8 @@ namespace seedpool::provider {
 // "io_uring", "poll (io_uring_queue_init: Operation not permitted)",
 // "stopped": which path the gatherer runs and, for poll, why.
 std::string format_gatherer(const pool::Stats& s);
+// "getrandom:4104,hwrng:64": raw bytes read from each source.
+std::string format_source_bytes(const pool::Stats& s);
 // "mlock=yes,dontdump=yes": whether the pool's state memory is locked and
 // kept out of core dumps.
 std::string format_memory(const pool::Stats& s);

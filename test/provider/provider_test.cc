@@ -143,6 +143,14 @@ TEST_F(SeedpoolProvider, GenerateServesFromThePoolAndCountsIt) {
   EXPECT_EQ(get_u64(c, "bytes_served"), before + 64);
   EXPECT_EQ(get_str(c, "health"), "ok");
   EXPECT_EQ(get_str(c, "sources").rfind("getrandom:ok:", 0), 0u);
+  EXPECT_EQ(get_str(c, "source_bytes").rfind("getrandom:", 0), 0u);
+  EXPECT_EQ(get_u64(c, "requests_queued"), 0u);
+  EXPECT_EQ(get_u64(c, "read_wakeup_threshold"), 64u);
+  EXPECT_EQ(get_u64(c, "write_wakeup_threshold"), 896u);
+  const std::string g = get_str(c, "gatherer");
+  EXPECT_TRUE(g == "stopped" || g.rfind("io_uring", 0) == 0 || g.rfind("poll", 0) == 0) << g;
+  EXPECT_EQ(get_str(c, "memory").rfind("mlock=", 0), 0u);
+  EXPECT_EQ(get_str(c, "seed_file"), "none");
 }
 
 // An instance created and used before fork(): parent and child draw
