@@ -41,17 +41,22 @@ Errc check_request(std::size_t len, bool has_callback) {
 }
 }  // namespace
 
+bool Request::settle_locked(std::unique_lock<std::mutex>& lk) {
+  pool_.check_fork_locked();
+  // A callback running on another thread finishes first; from inside its
+  // own callback a request may ask again at once.
+  if (state_ == State::running && pool_.done_cv_ != nullptr &&
+      std::this_thread::get_id() != pool_.gatherer_id_)
+    pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
+  return state_ != State::queued;
+}
+
 Errc Request::request(std::span<std::uint8_t> out, Clock::time_point deadline) {
   if (Errc rc = check_request(len_, static_cast<bool>(callback_)); rc != Errc::ok)
     return rc;
   if (out.size() != len_ || out.data() == nullptr) return Errc::invalid_argument;
   std::unique_lock<std::mutex> lk(pool_.mu_);
-  pool_.check_fork_locked();
-  if (state_ == State::queued) return Errc::pending;
-  if (state_ == State::running && pool_.done_cv_ != nullptr &&
-      std::this_thread::get_id() != pool_.gatherer_id_)
-    pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
-  if (state_ == State::queued) return Errc::pending;
+  if (!settle_locked(lk)) return Errc::pending;
   Errc rc = pool_.inline_read_locked(out, fresh_);
   if (rc != Errc::entropy_short) {
     pool_.count_result(rc, out.size());
@@ -65,12 +70,7 @@ Errc Request::schedule(Clock::time_point deadline) {
   if (Errc rc = check_request(len_, static_cast<bool>(callback_)); rc != Errc::ok)
     return rc;
   std::unique_lock<std::mutex> lk(pool_.mu_);
-  pool_.check_fork_locked();
-  if (state_ == State::queued) return Errc::pending;
-  if (state_ == State::running && pool_.done_cv_ != nullptr &&
-      std::this_thread::get_id() != pool_.gatherer_id_)
-    pool_.done_cv_->wait(lk, [&] { return state_ != State::running; });
-  if (state_ == State::queued) return Errc::pending;
+  if (!settle_locked(lk)) return Errc::pending;
   deadline_ = deadline;
   return pool_.enqueue_locked(this);
 }

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -72,6 +73,9 @@ class Request {
  private:
   friend class Pool;
   enum class State : std::uint8_t { idle, queued, running };
+  // Under the pool's lock: false if already queued (nothing to do), after
+  // waiting out a callback running on another thread.
+  bool settle_locked(std::unique_lock<std::mutex>& lk);
 
   Pool& pool_;
   const std::size_t len_;
