@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fake_source.h"
+#include "seed_test_util.h"
 #include "pool/pool.h"
 
 namespace seedpool {
@@ -33,59 +34,16 @@ using pool::Pool;
 using pool::SeedFile;
 using pool::SeedKeeper;
 using testing::FakeSource;
-using Bytes = std::vector<std::uint8_t>;
-
-Bytes pattern(std::size_t len, std::uint8_t seed) {
-  Bytes b(len);
-  for (std::size_t i = 0; i < len; ++i)
-    b[i] = static_cast<std::uint8_t>(seed * 31u + i * 7u + 1u);
-  return b;
-}
-
-// Writes `b` to `path` with exactly `mode` (fchmod: the umask plays no part).
-void write_file(const std::string& path, const Bytes& b, mode_t mode = 0600) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  ASSERT_GE(fd, 0) << path << ": " << std::strerror(errno);
-  ASSERT_EQ(::fchmod(fd, mode), 0);
-  if (!b.empty()) {
-    ASSERT_EQ(::write(fd, b.data(), b.size()),
-              static_cast<ssize_t>(b.size()));
-  }
-  ASSERT_EQ(::close(fd), 0);
-}
-
-// Empty when the file cannot be opened.
-Bytes read_file(const std::string& path) {
-  Bytes out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  std::uint8_t buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
-  (void)::close(fd);
-  return out;
-}
+using testing::Bytes;
+using testing::pattern;
+using testing::read_file;
+using testing::set_immutable;
+using testing::write_file;
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
   return st.st_mode;
-}
-
-bool set_immutable(const std::string& path, bool on) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  int flags = 0;
-  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
-  if (ok) {
-    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
-    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
-  }
-  (void)::close(fd);
-  return ok;
 }
 
 // A pool whose one source is credited but never has data: its entropy
@@ -108,26 +66,7 @@ std::unique_ptr<SeedKeeper> make_keeper(const std::string& path, bool trusted) {
   return k;
 }
 
-class SeedKeeperTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir();
-    if (tmpl.empty() || tmpl.back() != '/') tmpl += '/';
-    tmpl += "seedkeeper_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    dir_ = tmpl;
-    seed_ = dir_ + "/seed";
-  }
-  void TearDown() override {
-    if (immutable_) (void)set_immutable(dir_, false);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  std::string dir_;
-  std::string seed_;
-  bool immutable_ = false;
-};
+class SeedKeeperTest : public testing::SeedDir {};
 
 TEST_F(SeedKeeperTest, CreateRefusesEmptyAndRelativePaths) {
   std::unique_ptr<SeedKeeper> k;
