@@ -18,6 +18,8 @@ const char* describe(Errc e) noexcept {
     case Errc::pending: return "request queued";
     case Errc::gatherer_failed: return "cannot start the gatherer thread";
     case Errc::cancelled: return "request cancelled";
+    case Errc::cipher_failed: return "generator cipher failed";
+    case Errc::reseed_required: return "generator must be reseeded first";
   }
   return "unknown error";
 }

@@ -20,6 +20,8 @@ enum class [[nodiscard]] Errc : std::uint8_t {
   pending,             // queued: the request's callback will run later
   gatherer_failed,     // the gatherer thread could not be started
   cancelled,           // the request was withdrawn (fork, teardown)
+  cipher_failed,       // libcrypto's cipher failed (the generator)
+  reseed_required,     // a generator past a reseed limit: reseed first
 };
 
 // A short, stable, human-readable description (no secrets, no formatting).

@@ -70,4 +70,13 @@ void unregister_fork_lock(std::mutex* mu) {
   r.locks.erase(std::remove(r.locks.begin(), r.locks.end(), mu), r.locks.end());
 }
 
+Errc track_forks() noexcept {
+  try {
+    install_once();
+  } catch (...) {
+    return Errc::out_of_memory;
+  }
+  return Errc::ok;
+}
+
 }  // namespace seedpool::pool

@@ -9,14 +9,21 @@
 #include <cstdint>
 #include <mutex>
 
+#include "pool/errc.h"
+
 namespace seedpool::pool {
 
-// 0 in the original process; incremented in each forked child.
+// 0 in the original process; incremented in each forked child. Counts only
+// once the handlers are installed: by register_fork_lock or track_forks.
 std::uint64_t fork_generation() noexcept;
 
 // Registers `mu` to be held across fork(). Installs the atfork handlers on
 // first use. Unregister before `mu` is destroyed.
 void register_fork_lock(std::mutex* mu);
 void unregister_fork_lock(std::mutex* mu);
+
+// Installs the atfork handlers (idempotent), for fork_generation() users
+// that register no lock. Errc::out_of_memory if pthread_atfork failed.
+Errc track_forks() noexcept;
 
 }  // namespace seedpool::pool

@@ -30,6 +30,9 @@ const OSSL_ITEM kReasons[] = {
     REASON(kReasonInternal, "internal error"),
     REASON(kReasonGathererFailed, "cannot start the gatherer thread"),
     REASON(kReasonCancelled, "request cancelled"),
+    REASON(kReasonCipherFailed, "generator cipher failed"),
+    REASON(kReasonReseedRequired, "generator must be reseeded first"),
+    REASON(kReasonBadParam, "bad parameter value"),
     {0, nullptr},
 };
 #undef REASON
@@ -82,6 +85,8 @@ Reason reason_for(pool::Errc e) noexcept {
     case pool::Errc::out_of_memory: return kReasonOutOfMemory;
     case pool::Errc::gatherer_failed: return kReasonGathererFailed;
     case pool::Errc::cancelled: return kReasonCancelled;
+    case pool::Errc::cipher_failed: return kReasonCipherFailed;
+    case pool::Errc::reseed_required: return kReasonReseedRequired;
     // A queued request is not a failure; reaching here would be a bug.
     case pool::Errc::pending: return kReasonInternal;
   }

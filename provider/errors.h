@@ -27,6 +27,9 @@ enum Reason : std::uint32_t {
   kReasonInternal,
   kReasonGathererFailed,
   kReasonCancelled,
+  kReasonCipherFailed,
+  kReasonReseedRequired,
+  kReasonBadParam,
 };
 
 // The table handed to the core by get_reason_strings.

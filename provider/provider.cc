@@ -10,6 +10,7 @@
 
 #include "pool/shared.h"
 #include "provider/config.h"
+#include "provider/drbg_rand.h"
 #include "provider/errors.h"
 #include "provider/prov_ctx.h"
 #include "provider/seed_rand.h"
@@ -35,6 +36,8 @@ OSSL_FUNC_provider_get_reason_strings_fn prov_get_reason_strings;
 const OSSL_ALGORITHM kRands[] = {
     {"SEEDPOOL:SEED-SRC", "provider=seedpool", kSeedRandFunctions,
      "seedpool's entropy pool: full-entropy, conditioned output"},
+    {"SEEDPOOL-DRBG", "provider=seedpool", kDrbgRandFunctions,
+     "fast key erasure over AES-256-CTR, seeded straight from the pool"},
     {nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -149,6 +152,8 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
       pc->error_reason = reason_for(rc);
       pc->error_detail = std::string("starting the pool: ") + pool::describe(rc);
     }
+    if (pool::GeneratorCipher::create(pc->cipher) != pool::Errc::ok)
+      pc->cipher.reset();  // reported when a SEEDPOOL-DRBG is created
     // Raised now for callers that look (OSSL_PROVIDER_load users); the
     // config loader discards it, so every request raises it again.
     if (!pc->pool) raise_not_running(*pc);

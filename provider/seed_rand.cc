@@ -22,18 +22,17 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <new>
 
 #include "async/draw.h"
 #include "provider/errors.h"
 #include "provider/prov_ctx.h"
+#include "provider/rand_common.h"
 #include "provider/stats_params.h"
 
 namespace seedpool::provider {
 namespace {
 
-constexpr unsigned int kStrengthBits = 256;
 constexpr std::size_t kMaxRequestBytes = pool::Pool::kMaxRequestBytes;
 
 struct SeedCtx {
@@ -43,8 +42,7 @@ struct SeedCtx {
   const ProvCtx* prov = nullptr;
   std::shared_ptr<pool::Pool> pool;  // null: provider not running
   std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
-  // Created by enable_locking; OpenSSL calls lock/unlock also before that.
-  std::unique_ptr<std::mutex> lock;
+  InstanceLock lock;
 };
 
 OSSL_FUNC_rand_newctx_fn seed_newctx;
@@ -114,11 +112,7 @@ int seed_instantiate(void* vctx, unsigned int strength, int /*pr*/,
                      const unsigned char* pstr, size_t pstr_len,
                      const OSSL_PARAM /*params*/[]) {
   SeedCtx* c = as_ctx(vctx);
-  if (strength > kStrengthBits) {
-    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
-                   strength);
-    return 0;
-  }
+  if (!check_strength(c->handle, strength)) return 0;
   // Succeeds even when the provider is not running: a failed instantiate
   // makes OpenSSL drop its seed source and seed from the OS silently
   // (rand_new_seed); get_seed / generate then report why we are not running.
@@ -141,26 +135,14 @@ int seed_generate(void* vctx, unsigned char* out, size_t outlen,
                   unsigned int strength, int prediction_resistance,
                   const unsigned char* adin, size_t adin_len) {
   SeedCtx* c = as_ctx(vctx);
-  if (!check_ready(c)) return 0;
-  if (strength > kStrengthBits) {
-    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
-                   strength);
+  if (!check_ready(c) || !check_strength(c->handle, strength) ||
+      !check_output(c->handle, out, outlen, kMaxRequestBytes))
     return 0;
-  }
   if (outlen == 0) return 1;
-  if (out == nullptr) {
-    SEEDPOOL_RAISE(c->handle, kReasonInvalidArgument, "NULL output buffer");
-    return 0;
-  }
-  if (outlen > kMaxRequestBytes) {
-    SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
-                   "%zu bytes, at most %zu per call", outlen, kMaxRequestBytes);
-    return 0;
-  }
   // An instance with locking enabled is OpenSSL's shared primary: never
   // pause holding it (a second job on this thread would deadlock on it).
   return draw(c, out, outlen, adin, adin_len, prediction_resistance != 0,
-              /*may_pause=*/c->lock == nullptr)
+              /*may_pause=*/!c->lock.enabled())
              ? 1
              : 0;
 }
@@ -188,11 +170,7 @@ size_t seed_nonce(void* vctx, unsigned char* out, unsigned int strength,
     raise_not_running(*c->prov);
     return 0;
   }
-  if (strength > kStrengthBits) {
-    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh, "asked for %u bits",
-                   strength);
-    return 0;
-  }
+  if (!check_strength(c->handle, strength)) return 0;
   size_t len = min_noncelen > 0 ? min_noncelen : 16;
   if (len > max_noncelen || len > kMaxRequestBytes) {
     SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
@@ -215,19 +193,9 @@ size_t seed_get_seed(void* vctx, unsigned char** pout, int entropy,
   }
   *pout = nullptr;
   if (!check_ready(c)) return 0;
-  if (entropy < 0 || static_cast<unsigned int>(entropy) > 2 * kStrengthBits) {
-    SEEDPOOL_RAISE(c->handle, kReasonStrengthTooHigh,
-                   "asked for %d bits of entropy", entropy);
-    return 0;
-  }
-  size_t len = (static_cast<size_t>(entropy) + 7) / 8;
-  if (len < min_len) len = min_len;
-  if (len == 0 || len > max_len || len > kMaxRequestBytes) {
-    SEEDPOOL_RAISE(c->handle, kReasonRequestTooLarge,
-                   "seed of %d bits in %zu to %zu bytes", entropy, min_len,
-                   max_len);
-    return 0;
-  }
+  const size_t len =
+      seed_length(c->handle, entropy, min_len, max_len, kMaxRequestBytes);
+  if (len == 0) return 0;
   auto* buf = static_cast<unsigned char*>(OPENSSL_secure_malloc(len));
   if (buf == nullptr) {
     SEEDPOOL_RAISE(c->handle, kReasonOutOfMemory);
@@ -248,32 +216,15 @@ void seed_clear_seed(void* /*vctx*/, unsigned char* out, size_t outlen) {
 
 int seed_enable_locking(void* vctx) {
   SeedCtx* c = as_ctx(vctx);
-  if (!c->lock) {
-    c->lock.reset(new (std::nothrow) std::mutex);
-    if (!c->lock) {
-      SEEDPOOL_RAISE(c->handle, kReasonOutOfMemory);
-      return 0;
-    }
-  }
-  return 1;
+  return c->lock.enable(c->handle) ? 1 : 0;
 }
 
 int seed_lock(void* vctx) {
   SeedCtx* c = as_ctx(vctx);
-  if (!c->lock) return 1;
-  try {
-    c->lock->lock();
-  } catch (...) {  // std::system_error: no exception crosses into libcrypto
-    SEEDPOOL_RAISE(c->handle, kReasonInternal, "cannot take instance lock");
-    return 0;
-  }
-  return 1;
+  return c->lock.lock(c->handle) ? 1 : 0;
 }
 
-void seed_unlock(void* vctx) {
-  SeedCtx* c = as_ctx(vctx);
-  if (c->lock) c->lock->unlock();
-}
+void seed_unlock(void* vctx) { as_ctx(vctx)->lock.unlock(); }
 
 const OSSL_PARAM kGettables[] = {
     OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, nullptr),
@@ -319,26 +270,24 @@ int seed_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
 // what it hands out.
 int seed_verify_zeroization(void* /*vctx*/) { return 1; }
 
-#define FN(id, f) {id, reinterpret_cast<void (*)(void)>(f)}
-
 }  // namespace
 
 const OSSL_DISPATCH kSeedRandFunctions[] = {
-    FN(OSSL_FUNC_RAND_NEWCTX, seed_newctx),
-    FN(OSSL_FUNC_RAND_FREECTX, seed_freectx),
-    FN(OSSL_FUNC_RAND_INSTANTIATE, seed_instantiate),
-    FN(OSSL_FUNC_RAND_UNINSTANTIATE, seed_uninstantiate),
-    FN(OSSL_FUNC_RAND_GENERATE, seed_generate),
-    FN(OSSL_FUNC_RAND_RESEED, seed_reseed),
-    FN(OSSL_FUNC_RAND_NONCE, seed_nonce),
-    FN(OSSL_FUNC_RAND_GET_SEED, seed_get_seed),
-    FN(OSSL_FUNC_RAND_CLEAR_SEED, seed_clear_seed),
-    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, seed_enable_locking),
-    FN(OSSL_FUNC_RAND_LOCK, seed_lock),
-    FN(OSSL_FUNC_RAND_UNLOCK, seed_unlock),
-    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, seed_gettable_ctx_params),
-    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, seed_get_ctx_params),
-    FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, seed_verify_zeroization),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_NEWCTX, seed_newctx),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_FREECTX, seed_freectx),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_INSTANTIATE, seed_instantiate),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_UNINSTANTIATE, seed_uninstantiate),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_GENERATE, seed_generate),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_RESEED, seed_reseed),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_NONCE, seed_nonce),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_GET_SEED, seed_get_seed),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_CLEAR_SEED, seed_clear_seed),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, seed_enable_locking),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_LOCK, seed_lock),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_UNLOCK, seed_unlock),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, seed_gettable_ctx_params),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, seed_get_ctx_params),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, seed_verify_zeroization),
     {0, nullptr},
 };
 

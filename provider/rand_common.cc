@@ -1,0 +1,70 @@
+#include "provider/rand_common.h"
+
+#include <new>
+
+#include "provider/errors.h"
+
+namespace seedpool::provider {
+
+bool InstanceLock::enable(const OSSL_CORE_HANDLE* handle) noexcept {
+  if (mu_) return true;
+  mu_.reset(new (std::nothrow) std::mutex);
+  if (!mu_) {
+    SEEDPOOL_RAISE(handle, kReasonOutOfMemory);
+    return false;
+  }
+  return true;
+}
+
+bool InstanceLock::lock(const OSSL_CORE_HANDLE* handle) noexcept {
+  if (!mu_) return true;
+  try {
+    mu_->lock();
+  } catch (...) {  // std::system_error: no exception crosses into libcrypto
+    SEEDPOOL_RAISE(handle, kReasonInternal, "cannot take instance lock");
+    return false;
+  }
+  return true;
+}
+
+std::size_t seed_length(const OSSL_CORE_HANDLE* handle, int entropy,
+                        std::size_t min_len, std::size_t max_len,
+                        std::size_t max_request) noexcept {
+  if (entropy < 0 || static_cast<unsigned int>(entropy) > 2 * kStrengthBits) {
+    SEEDPOOL_RAISE(handle, kReasonStrengthTooHigh,
+                   "asked for %d bits of entropy", entropy);
+    return 0;
+  }
+  std::size_t len = (static_cast<std::size_t>(entropy) + 7) / 8;
+  if (len < min_len) len = min_len;
+  if (len == 0 || len > max_len || len > max_request) {
+    SEEDPOOL_RAISE(handle, kReasonRequestTooLarge,
+                   "seed of %d bits in %zu to %zu bytes", entropy, min_len,
+                   max_len);
+    return 0;
+  }
+  return len;
+}
+
+bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexcept {
+  if (strength <= kStrengthBits) return true;
+  SEEDPOOL_RAISE(handle, kReasonStrengthTooHigh, "asked for %u bits", strength);
+  return false;
+}
+
+bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
+                  std::size_t outlen, std::size_t max_request) noexcept {
+  if (outlen == 0) return true;
+  if (out == nullptr) {
+    SEEDPOOL_RAISE(handle, kReasonInvalidArgument, "NULL output buffer");
+    return false;
+  }
+  if (outlen > max_request) {
+    SEEDPOOL_RAISE(handle, kReasonRequestTooLarge,
+                   "%zu bytes, at most %zu per call", outlen, max_request);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace seedpool::provider

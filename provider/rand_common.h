@@ -1,0 +1,49 @@
+// What both RAND algorithms share: OpenSSL's instance locking, the seed
+// length rules of get_seed, and their argument checks.
+#pragma once
+
+#include <openssl/core.h>
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+
+namespace seedpool::provider {
+
+constexpr unsigned int kStrengthBits = 256;
+
+// The lock OpenSSL asks for with enable_locking (on 3.0 only the primary
+// DRBG, and a parent of another DRBG, have one). OpenSSL calls lock/unlock
+// also on instances that never enabled locking: those are no-ops.
+class InstanceLock {
+ public:
+  bool enabled() const noexcept { return mu_ != nullptr; }
+  // Raises on failure.
+  bool enable(const OSSL_CORE_HANDLE* handle) noexcept;
+  bool lock(const OSSL_CORE_HANDLE* handle) noexcept;
+  void unlock() noexcept {
+    if (mu_) mu_->unlock();
+  }
+
+ private:
+  std::unique_ptr<std::mutex> mu_;
+};
+
+// get_seed's length: enough bytes for `entropy` bits, at least min_len, at
+// most max_len and `max_request`. Raises and returns 0 when impossible.
+std::size_t seed_length(const OSSL_CORE_HANDLE* handle, int entropy,
+                        std::size_t min_len, std::size_t max_len,
+                        std::size_t max_request) noexcept;
+
+// Raises kReasonStrengthTooHigh when `strength` exceeds 256 bits.
+bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexcept;
+
+// generate's arguments: false (raised) for a NULL buffer or a length above
+// max_request. A zero length is valid (nothing to do).
+bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
+                  std::size_t outlen, std::size_t max_request) noexcept;
+
+}  // namespace seedpool::provider
+
+// Dispatch table entries.
+#define SEEDPOOL_FN(id, f) {id, reinterpret_cast<void (*)(void)>(f)}
