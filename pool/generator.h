@@ -7,7 +7,7 @@
 // makes it the faster of the two in libcrypto on x86-64):
 //  - the state is one AES-256 key K (in libcrypto's cipher context) and a
 //    buffer of keystream not yet handed out;
-//  - a refill runs AES-256-CTR under K from counter 0: the first 32 bytes
+//  - a refill runs AES-256-CTR under K: the first 32 bytes
 //    become the next key K', the following bytes the buffer; K is replaced
 //    by K' at once (the cipher context is re-keyed), so K is gone;
 //  - small requests are served from the buffer, and every byte handed out
@@ -19,8 +19,10 @@
 //    _rs_rekey with data): the new key depends on the old state and on S,
 //    so it is unpredictable if either one is; an instance starts with the
 //    all-zero key, so its first key is S under a fixed public mask.
-// Every (key, counter) pair is used once: each key starts at counter 0 and
-// is dropped after one refill or one direct request.
+// Every (key, counter) pair is used once: each key is dropped after one
+// refill, one direct request or one reseed. (The CTR counter carries on
+// across re-keys instead of restarting at 0; with a fresh key each time
+// that changes nothing, and it makes a re-key cheaper.)
 //
 // What a compromise of the state reveals (security argument):
 //  - backtracking resistance: output already handed out is gone from memory
@@ -169,6 +171,8 @@ class Generator {
   explicit Generator(const GeneratorCipher& cipher) noexcept;
   State& state() const noexcept;
   Errc rekey(const std::uint8_t* key) noexcept;
+  // Back to the all-zero key and counter 0: the state of a new generator.
+  Errc reset_key() noexcept;
   // Keystream under the current key into [dst, dst+n), n <= any size.
   Errc keystream(std::uint8_t* dst, std::size_t n) noexcept;
   Errc refill() noexcept;

@@ -24,16 +24,15 @@ namespace {
 using Bytes = std::vector<std::uint8_t>;
 using Trigger = Generator::Trigger;
 
-// AES-256 keystream from counter block 0 (a 128-bit big-endian counter, as
-// OpenSSL's CTR mode with an all-zero IV), computed block by block with
-// AES-256-ECB.
-Bytes model_keystream(const Bytes& key, std::size_t n) {
+// AES-256 keystream from counter block `first` (a 128-bit big-endian
+// counter, as OpenSSL's CTR mode), computed block by block with AES-256-ECB.
+Bytes model_keystream(const Bytes& key, std::uint64_t first, std::size_t n) {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   EXPECT_NE(ctx, nullptr);
   EXPECT_EQ(EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), nullptr, key.data(), nullptr), 1);
   EXPECT_EQ(EVP_CIPHER_CTX_set_padding(ctx, 0), 1);
   Bytes out;
-  for (std::uint64_t block = 0; out.size() < n; ++block) {
+  for (std::uint64_t block = first; out.size() < n; ++block) {
     std::array<std::uint8_t, 16> ctr{};
     for (int i = 0; i < 8; ++i) ctr[15 - i] = static_cast<std::uint8_t>(block >> (8 * i));
     std::array<std::uint8_t, 16> ks{};
@@ -46,26 +45,33 @@ Bytes model_keystream(const Bytes& key, std::size_t n) {
   return out;
 }
 
-// The construction of generator.h, restated naively.
+// The construction of generator.h, restated naively. The counter starts at
+// 0 in a new generator and carries on across re-keys; a re-key drops the
+// rest of a partly used block.
 class Model {
  public:
+  Bytes keystream(std::size_t n) {
+    Bytes ks = model_keystream(key_, ctr_, n);
+    ctr_ += (n + 15) / 16;
+    return ks;
+  }
   static constexpr std::size_t kBuf = 3840;
   void reseed(const Bytes& seed) {
-    Bytes ks = model_keystream(key_, 32);
+    Bytes ks = keystream(32);
     for (std::size_t i = 0; i < 32; ++i) ks[i] ^= seed[i];
     key_ = ks;
     buf_.clear();
   }
   Bytes generate(std::size_t n) {
     if (n >= Generator::kDirectBytes) {
-      Bytes ks = model_keystream(key_, 32 + n);
+      Bytes ks = keystream(32 + n);
       key_.assign(ks.begin(), ks.begin() + 32);
       return Bytes(ks.begin() + 32, ks.end());
     }
     Bytes out;
     while (out.size() < n) {
       if (buf_.empty()) {
-        Bytes ks = model_keystream(key_, 32 + kBuf);
+        Bytes ks = keystream(32 + kBuf);
         key_.assign(ks.begin(), ks.begin() + 32);
         buf_.assign(ks.begin() + 32, ks.end());
       }
@@ -78,6 +84,7 @@ class Model {
 
  private:
   Bytes key_ = Bytes(32, 0);
+  std::uint64_t ctr_ = 0;
   Bytes buf_;
 };
 
