@@ -54,6 +54,8 @@ if [ "$mode" = demo ]; then
   OPENSSL_CONF=$src/conf/seedpool.cnf "$build/seedpool-rand" -n 32
   step "every byte from the pool (conf/seedpool-direct.cnf)"
   OPENSSL_CONF=$src/conf/seedpool-direct.cnf "$build/seedpool-rand" -n 32
+  step "the fast generator seeded straight from the pool (conf/seedpool-drbg.cnf)"
+  OPENSSL_CONF=$src/conf/seedpool-drbg.cnf "$build/seedpool-rand" -n 32
   step "the openssl CLI under conf/seedpool.cnf"
   OPENSSL_CONF=$src/conf/seedpool.cnf openssl rand -hex 32
   exit 0

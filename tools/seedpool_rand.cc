@@ -69,6 +69,22 @@ int main(int argc, char** argv) {
   }
   OPENSSL_cleanse(buf.data(), buf.size());
 
+  // Which generator served RAND_bytes: CTR-DRBG @ default over a seedpool
+  // seed source, or seedpool's own algorithm (random = SEEDPOOL or
+  // SEEDPOOL-DRBG).
+  if (EVP_RAND_CTX* pub = RAND_get0_public(nullptr); pub != nullptr) {
+    const EVP_RAND* r = EVP_RAND_CTX_get0_rand(pub);
+    char source[64] = "";
+    OSSL_PARAM sp[2] = {
+        OSSL_PARAM_construct_utf8_string("seed_source", source, sizeof(source)),
+        OSSL_PARAM_END};
+    const bool has_source =
+        EVP_RAND_CTX_get_params(pub, sp) == 1 && source[0] != '\0';
+    std::printf("RAND_bytes served by: %s @ %s%s%s\n", EVP_RAND_get0_name(r),
+                OSSL_PROVIDER_get0_name(EVP_RAND_get0_provider(r)),
+                has_source ? ", seed_source: " : "", has_source ? source : "");
+  }
+
   // Any SEEDPOOL instance reports the process-wide pool.
   EVP_RAND* rand = EVP_RAND_fetch(nullptr, "SEEDPOOL", "provider=seedpool");
   EVP_RAND_CTX* ctx = rand ? EVP_RAND_CTX_new(rand, nullptr) : nullptr;
