@@ -28,6 +28,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <new>
@@ -60,6 +61,9 @@ struct DrbgCtx {
   std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
   InstanceLock lock;
   bool parent_ignored = false;
+  // A reseed with prediction resistance was asked for and deferred: the
+  // next generate's reseed must read fresh source input too.
+  bool reseed_pr_pending = false;
 };
 
 OSSL_FUNC_rand_newctx_fn drbg_newctx;
@@ -104,6 +108,7 @@ bool reseed_from_pool(DrbgCtx* c, const unsigned char* adin,
   req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
   pool::Errc rc = async::draw(*c->pool, req);
   if (rc == pool::Errc::ok) rc = c->gen->reseed(seed, c->pool->epoch());
+  if (rc == pool::Errc::ok && pr) c->reseed_pr_pending = false;
   if (rc != pool::Errc::ok) {
     OPENSSL_cleanse(seed.data(), seed.size());
     // No format: this runs inside ASYNC jobs too.
@@ -114,25 +119,45 @@ bool reseed_from_pool(DrbgCtx* c, const unsigned char* adin,
 }
 
 // Reseeds when a trigger says so, then generates. Arguments already checked.
+// A request longer than reseed_bytes (which may be as low as 1) is served
+// in pieces of at most reseed_bytes, each after the reseed the policy asks
+// for: EVP splits requests by max_request only. On failure nothing of the
+// request is left in `out`.
 bool generate_locked(DrbgCtx* c, unsigned char* out, std::size_t outlen,
                      bool pr, const unsigned char* adin, std::size_t adin_len,
                      bool may_pause) {
-  const bool has_adin = adin != nullptr && adin_len > 0;
-  const Generator::Trigger t =
-      c->gen->reseed_trigger(outlen, pr, has_adin, c->pool->epoch());
-  if (t == Generator::Trigger::epoch) {
-    // Not a limit: reseed if the pool can serve now, else carry on.
-    std::span<std::uint8_t> seed = c->gen->seed_scratch();
-    if (c->pool->try_read(seed, {}, false) == pool::Errc::ok)
-      (void)c->gen->reseed(seed, c->pool->epoch());
-    OPENSSL_cleanse(seed.data(), seed.size());
-  } else if (t != Generator::Trigger::none &&
-             !reseed_from_pool(c, adin, adin_len, pr, may_pause)) {
-    return false;
-  }
-  if (pool::Errc rc = c->gen->generate({out, outlen}); rc != pool::Errc::ok) {
-    SEEDPOOL_RAISE(c->handle, reason_for(rc));
-    return false;
+  bool has_adin = adin != nullptr && adin_len > 0;
+  pr = pr || c->reseed_pr_pending;
+  const std::uint64_t piece_max = c->gen->policy().reseed_bytes;
+  std::size_t done = 0;
+  while (done < outlen) {
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(outlen - done, piece_max));
+    const Generator::Trigger t =
+        c->gen->reseed_trigger(n, pr, has_adin, c->pool->epoch());
+    if (t == Generator::Trigger::epoch) {
+      // Not a limit: reseed if the pool can serve now, else carry on.
+      std::span<std::uint8_t> seed = c->gen->seed_scratch();
+      if (c->pool->try_read(seed, {}, false) == pool::Errc::ok)
+        (void)c->gen->reseed(seed, c->pool->epoch());
+      OPENSSL_cleanse(seed.data(), seed.size());
+    } else if (t != Generator::Trigger::none &&
+               !reseed_from_pool(c, adin, adin_len, pr, may_pause)) {
+      OPENSSL_cleanse(out, done);
+      return false;
+    }
+    if (pool::Errc rc = c->gen->generate({out + done, n}); rc != pool::Errc::ok) {
+      OPENSSL_cleanse(out, done);
+      SEEDPOOL_RAISE(c->handle, reason_for(rc));
+      return false;
+    }
+    done += n;
+    // Prediction resistance and additional input apply to the request, not
+    // to every piece.
+    pr = false;
+    has_adin = false;
+    adin = nullptr;
+    adin_len = 0;
   }
   return true;
 }
@@ -248,6 +273,7 @@ int drbg_instantiate(void* vctx, unsigned int strength, int /*pr*/,
 int drbg_uninstantiate(void* vctx) {
   DrbgCtx* c = as_ctx(vctx);
   c->gen->wipe();
+  c->reseed_pr_pending = false;
   c->state.store(EVP_RAND_STATE_UNINITIALISED, std::memory_order_relaxed);
   return 1;
 }
@@ -288,8 +314,12 @@ int drbg_reseed(void* vctx, int pr, const unsigned char* ent, size_t ent_len,
   pool::Errc rc = c->pool->try_read(seed, {}, pr != 0);
   if (rc == pool::Errc::ok) rc = c->gen->reseed(seed, c->pool->epoch());
   OPENSSL_cleanse(seed.data(), seed.size());
-  if (rc == pool::Errc::ok) return 1;
+  if (rc == pool::Errc::ok) {
+    if (pr != 0) c->reseed_pr_pending = false;
+    return 1;
+  }
   c->gen->request_reseed();
+  if (pr != 0) c->reseed_pr_pending = true;
   if (rc == pool::Errc::entropy_short) return 1;  // deferred, see above
   SEEDPOOL_RAISE(c->handle, reason_for(rc));
   return 0;

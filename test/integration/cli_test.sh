@@ -30,6 +30,7 @@ CASE=$3
 OPENSSL=${OPENSSL:-openssl}
 SEED_CONF=$SOURCE_DIR/conf/seedpool.cnf
 DIRECT_CONF=$SOURCE_DIR/conf/seedpool-direct.cnf
+DRBG_CONF=$SOURCE_DIR/conf/seedpool-drbg.cnf
 SEEDPOOL_RAND=$BUILD_DIR/seedpool-rand
 
 export OPENSSL_MODULES=$BUILD_DIR
@@ -562,6 +563,9 @@ tls_case() {  # <conf>
 
 case_tls_seed_conf() { tls_case "$SEED_CONF"; }
 case_tls_direct_conf() { tls_case "$DIRECT_CONF"; }
+# Under random = SEEDPOOL-DRBG (conf/seedpool-drbg.cnf): each process's
+# per-thread generators seed themselves from the pool.
+case_tls_drbg_conf() { tls_case "$DRBG_CONF"; }
 
 # 9. Bad provider configuration values.
 #
@@ -821,6 +825,102 @@ case_seed_file() {
   c=$(sha256sum <"$seed")
   assert_ne "content after the third start" "$b" "$c"
   assert_eq "mode restored to 0600 by the replacement" 600 "$(stat -c %a "$seed")"
+}
+
+# 16. The fast generator (conf/seedpool-drbg.cnf, random = SEEDPOOL-DRBG):
+#     OpenSSL's generators are seedpool's, each seeded from the pool at its
+#     first use. A generator, not the pool itself: 4096 bytes of output cost
+#     the pool one 32-byte seed, not 4096 bytes.
+case_rand_drbg_conf() {
+  local i n out1 out2 served
+  for i in 1 2; do
+    run "$TMP/out$i" "$TMP/err$i" env OPENSSL_CONF="$DRBG_CONF" \
+      SEEDPOOL_STATS_FILE="$TMP/stats$i" "$OPENSSL" rand -hex 32
+    assert_exit "run $i: openssl rand -hex 32 (seedpool-drbg.cnf)" 0 "$RC" "$TMP/err$i"
+    assert_match "run $i: output" '^[0-9a-f]{64}$' "$(cat "$TMP/out$i")"
+    assert_int_gt "run $i: bytes_served" 0 "$(stats_field "$TMP/stats$i" bytes_served)"
+    assert_eq "run $i: requests_failed" 0 "$(stats_field "$TMP/stats$i" requests_failed)"
+    assert_eq "run $i: health" ok "$(stats_field "$TMP/stats$i" health)"
+  done
+  out1=$(cat "$TMP/out1")
+  out2=$(cat "$TMP/out2")
+  assert_ne "two runs give different output" "$out1" "$out2"
+
+  run "$TMP/out3" "$TMP/err3" env OPENSSL_CONF="$DRBG_CONF" \
+    SEEDPOOL_STATS_FILE="$TMP/stats3" "$OPENSSL" rand 4096
+  assert_exit "openssl rand 4096 (seedpool-drbg.cnf)" 0 "$RC" "$TMP/err3"
+  n=$(wc -c <"$TMP/out3" | tr -d ' ')
+  assert_eq "openssl rand 4096 | wc -c" 4096 "$n"
+  served=$(stats_field "$TMP/stats3" bytes_served)
+  assert_int_gt "bytes_served" 0 "$served"
+  if [[ $served =~ ^[0-9]+$ ]]; then
+    assert_int_gt "4096 - bytes_served (seeds, not the output, come from the pool)" 0 \
+      "$((4096 - served))"
+  fi
+  assert_eq "requests_failed" 0 "$(stats_field "$TMP/stats3" requests_failed)"
+  if cmp -s "$TMP/out3" <(head -c 4096 /dev/zero); then
+    fail "openssl rand 4096 output" "expected: random bytes" "got: 4096 zero bytes"
+  fi
+}
+
+# 17. Under random = SEEDPOOL-DRBG, `openssl list -verbose -random-instances`
+#     shows seedpool's generator for the primary, public and private
+#     instances, each with the reseed policy OpenSSL gives it, the parent it
+#     ignores (seed_source), and the pool's statistics.
+case_random_instances_drbg() {
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$DRBG_CONF" \
+    "$OPENSSL" list -verbose -random-instances
+  assert_exit "openssl list -verbose -random-instances" 0 "$RC" "$TMP/err"
+  local inst requests interval
+  for inst in primary public private; do
+    # The block of one instance: from "<inst>:" to the next unindented line.
+    awk -v want="$inst:" '
+      /^[^[:space:]]/ { on = ($0 == want); next }
+      on { sub(/^[[:space:]]+/, ""); print }
+    ' "$TMP/out" >"$TMP/$inst"
+    if [[ ! -s $TMP/$inst ]]; then
+      fail "$inst instance" "expected: a '$inst:' block" "got:"
+      show_file "$TMP/out"
+      continue
+    fi
+    # OpenSSL's rand_new_drbg: 256 requests / 3600 s for the primary,
+    # 65536 / 420 s for the per-thread instances.
+    if [[ $inst == primary ]]; then requests=256 interval=3600; else requests=65536 interval=420; fi
+    assert_eq "$inst: implementation" "SEEDPOOL-DRBG @ seedpool" "$(head -n 1 "$TMP/$inst")"
+    assert_file_has_line "$inst" "$TMP/$inst" "state = ready"
+    assert_file_has_line "$inst" "$TMP/$inst" "strength: 256"
+    assert_file_has_line "$inst" "$TMP/$inst" "reseed_requests: $requests"
+    assert_file_has_line "$inst" "$TMP/$inst" "reseed_time_interval: $interval"
+    assert_file_has_line "$inst" "$TMP/$inst" "seed_source: 'pool (parent ignored)'"
+    assert_match "$inst: drbg_memory" $'(^|\n)drbg_memory: \'mlock=(yes|no),wipeonfork=(yes|no)\'(\n|$)' "$(cat "$TMP/$inst")"
+    assert_match "$inst: entropy_available" $'(^|\n)entropy_available: [0-9]+(\n|$)' "$(cat "$TMP/$inst")"
+    assert_match "$inst: bytes_served" $'(^|\n)bytes_served: [0-9]+(\n|$)' "$(cat "$TMP/$inst")"
+    assert_file_has_line "$inst" "$TMP/$inst" "health: 'ok'"
+    assert_match "$inst: sources" $'(^|\n)sources: \'getrandom:[^\']+\'(\n|$)' "$(cat "$TMP/$inst")"
+  done
+}
+
+# 18. 2.5 MB of `openssl rand` under `random = SEEDPOOL-DRBG` (the generator,
+#     seeded from the pool) through rngtest, as in case 14: 1000 blocks of
+#     20000 bits; more than 5 failures has a probability below 2e-4 for
+#     ideal data.
+case_rngtest_drbg() {
+  local failures successes
+  if ! command -v rngtest >/dev/null; then
+    fail "rngtest" "expected: rngtest installed (Debian rng-tools5)" "got: not found"
+    return
+  fi
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$DRBG_CONF" \
+    SEEDPOOL_STATS_FILE="$TMP/stats" "$OPENSSL" rand -out "$TMP/rand.bin" 2500004
+  assert_exit "openssl rand 2500004 (seedpool-drbg.cnf)" 0 "$RC" "$TMP/err"
+  assert_int_gt "bytes_served" 0 "$(stats_field "$TMP/stats" bytes_served)"
+  assert_eq "requests_failed" 0 "$(stats_field "$TMP/stats" requests_failed)"
+  rngtest -c 1000 <"$TMP/rand.bin" >"$TMP/rngtest.out" 2>&1 || true
+  cat "$TMP/rngtest.out"
+  successes=$(sed -n 's/^rngtest: FIPS 140-2 successes: \([0-9]*\)$/\1/p' "$TMP/rngtest.out")
+  failures=$(sed -n 's/^rngtest: FIPS 140-2 failures: \([0-9]*\)$/\1/p' "$TMP/rngtest.out")
+  assert_eq "rngtest blocks tested" 1000 "$((successes + failures))"
+  assert_int_ge "rngtest: at most 5 failures (5 - failures)" 0 "$((5 - failures))"
 }
 
 # `cmake --install` into a staging root (DESTDIR) inside the temp dir: the

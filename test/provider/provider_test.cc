@@ -1,105 +1,33 @@
 // Provider tests through the public EVP API, against the real seedpool.so
 // loaded from the build folder into a private library context.
-#include <gtest/gtest.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/provider.h>
-#include <openssl/rand.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "provider_test_util.h"
+
 namespace {
 
-// Drains the error queue; true if seedpool raised `reason` (its own reason
-// string, under the library name "seedpool"). `detail` gets the data text.
-bool queue_has(const char* reason, std::string* detail = nullptr) {
-  bool found = false;
-  const char* data = nullptr;
-  int flags = 0;
-  unsigned long e;
-  while ((e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags)) != 0) {
-    const char* lib = ERR_lib_error_string(e);
-    const char* why = ERR_reason_error_string(e);
-    if (lib != nullptr && why != nullptr && std::strcmp(lib, "seedpool") == 0 &&
-        std::strcmp(why, reason) == 0) {
-      found = true;
-      if (detail != nullptr && data != nullptr && (flags & ERR_TXT_STRING))
-        *detail = data;
-    }
-  }
-  return found;
-}
+using seedpool::testing::ConfiguredLibCtx;
+using seedpool::testing::get_str;
+using seedpool::testing::get_u64;
+using seedpool::testing::provider_conf;
+using seedpool::testing::queue_has;
 
-std::uint64_t get_u64(EVP_RAND_CTX* ctx, const char* key) {
-  std::uint64_t v = ~std::uint64_t{0};
-  OSSL_PARAM p[2] = {OSSL_PARAM_construct_uint64(key, &v), OSSL_PARAM_END};
-  EXPECT_EQ(EVP_RAND_CTX_get_params(ctx, p), 1) << key;
-  return v;
-}
-
-std::string get_str(EVP_RAND_CTX* ctx, const char* key) {
-  char buf[512] = "";
-  OSSL_PARAM p[2] = {OSSL_PARAM_construct_utf8_string(key, buf, sizeof(buf)),
-                     OSSL_PARAM_END};
-  EXPECT_EQ(EVP_RAND_CTX_get_params(ctx, p), 1) << key;
-  return buf;
-}
-
-class SeedpoolProvider : public ::testing::Test {
+class SeedpoolProvider : public seedpool::testing::ProviderFixture {
  protected:
   void SetUp() override {
-    ERR_clear_error();
-    libctx_ = OSSL_LIB_CTX_new();
-    ASSERT_NE(libctx_, nullptr);
-    ASSERT_EQ(OSSL_PROVIDER_set_default_search_path(libctx_, SEEDPOOL_MODULE_DIR), 1);
-    seedpool_ = OSSL_PROVIDER_load(libctx_, "seedpool");
-    ASSERT_NE(seedpool_, nullptr) << "cannot load seedpool.so from " SEEDPOOL_MODULE_DIR;
-    default_ = OSSL_PROVIDER_load(libctx_, "default");
-    ASSERT_NE(default_, nullptr);
-    rand_ = EVP_RAND_fetch(libctx_, "SEEDPOOL", "provider=seedpool");
+    ProviderFixture::SetUp();
+    if (HasFatalFailure()) return;
+    rand_ = fetch("SEEDPOOL", "provider=seedpool");
     ASSERT_NE(rand_, nullptr);
   }
-  void TearDown() override {
-    for (EVP_RAND_CTX* c : ctxs_) EVP_RAND_CTX_free(c);
-    EVP_RAND_free(rand_);
-    OSSL_PROVIDER_unload(default_);
-    OSSL_PROVIDER_unload(seedpool_);
-    OSSL_LIB_CTX_free(libctx_);
-  }
-  EVP_RAND_CTX* make(EVP_RAND_CTX* parent = nullptr) {
-    EVP_RAND_CTX* c = EVP_RAND_CTX_new(rand_, parent);
-    if (c != nullptr) ctxs_.push_back(c);
-    return c;
-  }
-  EVP_RAND_CTX* make_ctr_child(EVP_RAND_CTX* parent) {
-    EVP_RAND* ctr = EVP_RAND_fetch(libctx_, "CTR-DRBG", "provider=default");
-    EXPECT_NE(ctr, nullptr);
-    EVP_RAND_CTX* c = EVP_RAND_CTX_new(ctr, parent);
-    EVP_RAND_free(ctr);
-    if (c == nullptr) return nullptr;
-    ctxs_.push_back(c);
-    char cipher[] = "AES-256-CTR";
-    OSSL_PARAM p[2] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_DRBG_PARAM_CIPHER, cipher, 0),
-        OSSL_PARAM_END};
-    EXPECT_EQ(EVP_RAND_CTX_set_params(c, p), 1);
-    return c;
-  }
+  EVP_RAND_CTX* make(EVP_RAND_CTX* parent = nullptr) { return new_ctx(rand_, parent); }
 
-  OSSL_LIB_CTX* libctx_ = nullptr;
-  OSSL_PROVIDER* seedpool_ = nullptr;
-  OSSL_PROVIDER* default_ = nullptr;
   EVP_RAND* rand_ = nullptr;
-  std::vector<EVP_RAND_CTX*> ctxs_;
 };
 
 TEST_F(SeedpoolProvider, AnswersToSeedSrcWithItsProperty) {
@@ -317,18 +245,10 @@ TEST_F(SeedpoolProvider, NonceAndReseedMixWithoutCredit) {
 // then seeds from the OS silently; seedpool therefore loads, reports status
 // 0, and fails every request with the reason naming the key and the value.
 TEST(SeedpoolConfig, BadValueFailsClosedAndNamesTheKey) {
-  const std::string path = ::testing::TempDir() + "seedpool_bad.cnf";
-  {
-    std::ofstream f(path);
-    f << "openssl_conf = init\n[init]\nproviders = provs\n"
-         "[provs]\nseedpool = sp\n[sp]\nactivate = 1\n"
-         "module = " SEEDPOOL_MODULE_DIR "/seedpool.so\n"
-         "pool_size = lots\n";
-  }
-  ERR_clear_error();
-  OSSL_LIB_CTX* libctx = OSSL_LIB_CTX_new();
+  ConfiguredLibCtx conf("seedpool_bad",
+                        provider_conf("pool_size = lots\n", "", /*with_default=*/false));
+  OSSL_LIB_CTX* libctx = conf.get();
   ASSERT_NE(libctx, nullptr);
-  (void)OSSL_LIB_CTX_load_config(libctx, path.c_str());
   ERR_clear_error();
   OSSL_PROVIDER* prov = OSSL_PROVIDER_load(libctx, "seedpool");
   ASSERT_NE(prov, nullptr);
@@ -355,21 +275,15 @@ TEST(SeedpoolConfig, BadValueFailsClosedAndNamesTheKey) {
   EXPECT_EQ(get_str(c, "health"), "failed");
   EVP_RAND_CTX_free(c);
   OSSL_PROVIDER_unload(prov);
-  OSSL_LIB_CTX_free(libctx);
-  std::remove(path.c_str());
 }
 
 TEST(SeedpoolConfig, GoodValuesReachThePool) {
-  const std::string path = ::testing::TempDir() + "seedpool_good.cnf";
-  {
-    std::ofstream f(path);
-    f << "openssl_conf = init\n[init]\nproviders = provs\n"
-         "[provs]\nseedpool = sp\n[sp]\nactivate = 1\n"
-         "module = " SEEDPOOL_MODULE_DIR "/seedpool.so\n"
-         "pool_size = 2048\nsources = getrandom\nblock_timeout_ms = 100\n";
-  }
-  OSSL_LIB_CTX* libctx = OSSL_LIB_CTX_new();
-  ASSERT_EQ(OSSL_LIB_CTX_load_config(libctx, path.c_str()), 1);
+  ConfiguredLibCtx conf(
+      "seedpool_good",
+      provider_conf("pool_size = 2048\nsources = getrandom\nblock_timeout_ms = 100\n", "",
+                    /*with_default=*/false));
+  OSSL_LIB_CTX* libctx = conf.get();
+  ASSERT_TRUE(conf.loaded());
   EVP_RAND* r = EVP_RAND_fetch(libctx, "SEEDPOOL", nullptr);
   ASSERT_NE(r, nullptr);
   EVP_RAND_CTX* c = EVP_RAND_CTX_new(r, nullptr);
@@ -377,8 +291,6 @@ TEST(SeedpoolConfig, GoodValuesReachThePool) {
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(get_u64(c, "pool_size"), 2048u);
   EVP_RAND_CTX_free(c);
-  OSSL_LIB_CTX_free(libctx);
-  std::remove(path.c_str());
 }
 
 TEST(SeedpoolProcess, TwoLibraryContextsShareOnePool) {
