@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <new>
 #include <type_traits>
 
@@ -56,6 +57,29 @@ Errc GeneratorCipher::create(std::unique_ptr<GeneratorCipher>& out) noexcept {
       EVP_CIPHER_get_iv_length(c->cipher_) != static_cast<int>(sizeof kZeroIv))
     return Errc::cipher_failed;
   out = std::move(c);
+  return Errc::ok;
+}
+
+Errc GeneratorCipher::acquire_shared(
+    std::shared_ptr<GeneratorCipher>& out) noexcept {
+  // Leaked on purpose, like the fork registry: no destructor at exit.
+  static auto* mu = new (std::nothrow) std::mutex;
+  static auto* cached = new (std::nothrow) std::weak_ptr<GeneratorCipher>;
+  if (mu == nullptr || cached == nullptr) return Errc::out_of_memory;
+  try {
+    std::lock_guard<std::mutex> g(*mu);
+    if (auto sp = cached->lock()) {
+      out = std::move(sp);
+      return Errc::ok;
+    }
+    std::unique_ptr<GeneratorCipher> fresh;
+    if (Errc rc = create(fresh); rc != Errc::ok) return rc;
+    std::shared_ptr<GeneratorCipher> sp(std::move(fresh));
+    *cached = sp;
+    out = std::move(sp);
+  } catch (...) {  // std::system_error from the mutex, bad_alloc
+    return Errc::out_of_memory;
+  }
   return Errc::ok;
 }
 

@@ -27,9 +27,9 @@ struct ProvCtx {
   std::uint32_t error_reason = 0;
   std::string error_detail;
   // AES-256-CTR for SEEDPOOL-DRBG's generators, from a private library
-  // context. Null if libcrypto could not provide it: SEEDPOOL-DRBG instances
+  // context shared process-wide. Null if libcrypto could not provide it: SEEDPOOL-DRBG instances
   // then fail to be created, with the reason; SEEDPOOL is unaffected.
-  std::unique_ptr<pool::GeneratorCipher> cipher;
+  std::shared_ptr<pool::GeneratorCipher> cipher;
 };
 
 // Raises the provider's start-up error; returns false. For use when

@@ -152,7 +152,7 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
       pc->error_reason = reason_for(rc);
       pc->error_detail = std::string("starting the pool: ") + pool::describe(rc);
     }
-    if (pool::GeneratorCipher::create(pc->cipher) != pool::Errc::ok)
+    if (pool::GeneratorCipher::acquire_shared(pc->cipher) != pool::Errc::ok)
       pc->cipher.reset();  // reported when a SEEDPOOL-DRBG is created
     // Raised now for callers that look (OSSL_PROVIDER_load users); the
     // config loader discards it, so every request raises it again.
