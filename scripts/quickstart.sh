@@ -19,7 +19,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
-          libgtest-dev python3)
+          libgtest-dev libbenchmark-dev python3)
 # rngtest (FIPS 140-2 tests on 2.5 MB of output) for the test suite.
 [ "$mode" = test ] && packages+=(rng-tools5)
 missing=()
@@ -94,3 +94,9 @@ cmake --build "$tsan_build" -j"$jobs" --target pool_unit_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   "$tsan_build/test/pool_unit_tests" \
   --gtest_filter='Paths/Gatherer.*:ReactorPaths*:PoolConcurrency*:-*Fork*'
+
+step "the whole suite against OpenSSL 3.5 (a Debian 13 root made with debootstrap)"
+# Unit, provider and integration tests, built against trixie's OpenSSL 3.5
+# and run with its openssl CLI; the root is kept in the build folder and
+# reused. See test/openssl35/run.sh.
+bash "$src/test/openssl35/run.sh"

@@ -359,6 +359,9 @@ TEST_F(SeedFileReplace, ReaderNeverSeesAPartialFile) {
       reads.fetch_add(1);
     }
   });
+  // Writes start once the reader has read: where fsync() returns at once
+  // (tmpfs) the 200 saves could be over before the reader first runs.
+  while (reads.load() == 0) std::this_thread::yield();
   for (int i = 0; i < 200; ++i) {
     auto r = SeedFile::save(seed_, (i % 2) ? a : b);
     ASSERT_TRUE(r.ok()) << pool::describe(r.errc);
