@@ -1,6 +1,7 @@
 #include "pool/generator.h"
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -8,18 +9,19 @@
 #include <ctime>
 #include <mutex>
 #include <new>
+#include <string_view>
 #include <type_traits>
 
 #include "pool/fork.h"
 
-// What we rely on in libcrypto (read in the OpenSSL 3.0.22 sources,
-// crypto/evp/evp_enc.c and providers/implementations/ciphers/ciphercommon.c):
-// EVP_EncryptInit_ex(ctx, NULL, NULL, key, iv) on a context that already has
-// its cipher keeps the provider's algctx (no free, no allocation: newctx runs
-// only while algctx is NULL) and calls the cipher's einit, which re-keys
-// (aesni_set_encrypt_key), loads the IV and resets the CTR position. AES-CTR
-// EVP_EncryptUpdate continues the keystream across calls of any length and
-// allows out == in. So the hot path allocates nothing and makes no system
+// What we rely on in libcrypto (read in the OpenSSL 3.0.22 and 3.5.7
+// sources, providers/implementations/ciphers/ciphercommon.c and
+// cipher_aes.c): the default provider's AES-256-CTR encrypt_init with a key
+// and a NULL IV re-keys the context (aesni_set_encrypt_key), keeps the
+// counter and drops a partly used block (cipher_generic_init_internal), and
+// allocates nothing; update (ossl_cipher_generic_stream_update) continues
+// the keystream across calls of any length and allows out == in; freectx is
+// OPENSSL_clear_free. So the hot path allocates nothing and makes no system
 // call.
 
 namespace seedpool::pool {
@@ -48,14 +50,43 @@ Errc GeneratorCipher::create(std::unique_ptr<GeneratorCipher>& out) noexcept {
   if (!c) return Errc::out_of_memory;
   c->libctx_ = OSSL_LIB_CTX_new();
   if (c->libctx_ == nullptr) return Errc::out_of_memory;
-  // The private context loads the default provider on first fetch; no
-  // configuration is read into it.
-  c->cipher_ = EVP_CIPHER_fetch(c->libctx_, "AES-256-CTR", nullptr);
-  if (c->cipher_ == nullptr) return Errc::cipher_failed;
-  if (EVP_CIPHER_get_key_length(c->cipher_) !=
-          static_cast<int>(Generator::kKeyBytes) ||
-      EVP_CIPHER_get_iv_length(c->cipher_) != static_cast<int>(sizeof kZeroIv))
+  // No configuration is read into the private context.
+  c->provider_ = OSSL_PROVIDER_load(c->libctx_, "default");
+  if (c->provider_ == nullptr) return Errc::cipher_failed;
+  c->provctx_ = OSSL_PROVIDER_get0_provider_ctx(c->provider_);
+  int no_cache = 0;
+  const OSSL_ALGORITHM* algs =
+      OSSL_PROVIDER_query_operation(c->provider_, OSSL_OP_CIPHER, &no_cache);
+  for (const OSSL_ALGORITHM* a = algs; a != nullptr && a->algorithm_names != nullptr;
+       ++a) {
+    // algorithm_names is "NAME[:ALIAS...]"; AES-256-CTR has no alias.
+    const std::string_view names(a->algorithm_names);
+    if (names.substr(0, names.find(':')) != "AES-256-CTR") continue;
+    for (const OSSL_DISPATCH* d = a->implementation; d->function_id != 0; ++d) {
+      switch (d->function_id) {
+        case OSSL_FUNC_CIPHER_NEWCTX: c->newctx_ = OSSL_FUNC_cipher_newctx(d); break;
+        case OSSL_FUNC_CIPHER_FREECTX: c->freectx_ = OSSL_FUNC_cipher_freectx(d); break;
+        case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+          c->einit_ = OSSL_FUNC_cipher_encrypt_init(d);
+          break;
+        case OSSL_FUNC_CIPHER_UPDATE: c->update_ = OSSL_FUNC_cipher_update(d); break;
+        default: break;
+      }
+    }
+    break;
+  }
+  OSSL_PROVIDER_unquery_operation(c->provider_, OSSL_OP_CIPHER, algs);
+  if (c->newctx_ == nullptr || c->freectx_ == nullptr || c->einit_ == nullptr ||
+      c->update_ == nullptr)
     return Errc::cipher_failed;
+  // The key and IV sizes the generator assumes, as the provider states them.
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(c->libctx_, "AES-256-CTR", "provider=default");
+  const bool sizes_ok =
+      cipher != nullptr &&
+      EVP_CIPHER_get_key_length(cipher) == static_cast<int>(Generator::kKeyBytes) &&
+      EVP_CIPHER_get_iv_length(cipher) == static_cast<int>(sizeof kZeroIv);
+  EVP_CIPHER_free(cipher);
+  if (!sizes_ok) return Errc::cipher_failed;
   out = std::move(c);
   return Errc::ok;
 }
@@ -84,7 +115,7 @@ Errc GeneratorCipher::acquire_shared(
 }
 
 GeneratorCipher::~GeneratorCipher() {
-  EVP_CIPHER_free(cipher_);
+  if (provider_ != nullptr) (void)OSSL_PROVIDER_unload(provider_);
   OSSL_LIB_CTX_free(libctx_);
 }
 
@@ -112,9 +143,9 @@ struct Generator::State {
 Generator::Generator(const GeneratorCipher& cipher) noexcept : cipher_(cipher) {}
 
 Generator::~Generator() {
-  // EVP_CIPHER_CTX_free cleanses the algctx (the AES provider's freectx is
-  // OPENSSL_clear_free); the region cleanses itself.
-  EVP_CIPHER_CTX_free(ctx_);
+  // The AES provider's freectx is OPENSSL_clear_free: the key schedule is
+  // cleansed. The region cleanses itself.
+  if (algctx_ != nullptr) cipher_.freectx_(algctx_);
 }
 
 Errc Generator::create(const GeneratorCipher& cipher,
@@ -126,12 +157,10 @@ Errc Generator::create(const GeneratorCipher& cipher,
                                      g->region_);
       rc != Errc::ok)
     return rc;
-  g->ctx_ = EVP_CIPHER_CTX_new();
-  if (g->ctx_ == nullptr) return Errc::out_of_memory;
+  g->algctx_ = cipher.newctx_(cipher.provctx_);
+  if (g->algctx_ == nullptr) return Errc::out_of_memory;
   // The all-zero key: a public starting point, mixed with the first seed.
-  if (EVP_EncryptInit_ex(g->ctx_, cipher.cipher(), nullptr, kZeroKey,
-                         kZeroIv) != 1)
-    return Errc::cipher_failed;
+  if (g->reset_key() != Errc::ok) return Errc::cipher_failed;
   out = std::move(g);
   return Errc::ok;
 }
@@ -184,19 +213,17 @@ std::span<std::uint8_t> Generator::seed_scratch() noexcept {
 }
 
 // The counter is not reset (no IV passed): each key is fresh and used for
-// one stream, so where its counter starts does not matter, and skipping the
-// IV saves EVP's IV-length query, about a third of a re-key here (OpenSSL
-// 3.0's CTR einit with a NULL IV keeps the counter and drops the partial
-// block: providers/implementations/ciphers/ciphercommon.c,
-// cipher_generic_init_internal).
+// one stream, so where its counter starts does not matter, and the IV
+// would cost time on every re-key.
 Errc Generator::rekey(const std::uint8_t* key) noexcept {
-  return EVP_EncryptInit_ex(ctx_, nullptr, nullptr, key, nullptr) == 1
+  return cipher_.einit_(algctx_, key, kKeyBytes, nullptr, 0, nullptr) == 1
              ? Errc::ok
              : Errc::cipher_failed;
 }
 
 Errc Generator::reset_key() noexcept {
-  return EVP_EncryptInit_ex(ctx_, nullptr, nullptr, kZeroKey, kZeroIv) == 1
+  return cipher_.einit_(algctx_, kZeroKey, kKeyBytes, kZeroIv, sizeof kZeroIv,
+                        nullptr) == 1
              ? Errc::ok
              : Errc::cipher_failed;
 }
@@ -204,9 +231,9 @@ Errc Generator::reset_key() noexcept {
 Errc Generator::keystream(std::uint8_t* dst, std::size_t n) noexcept {
   while (n > 0) {
     const std::size_t chunk = std::min(n, sizeof kZeros);
-    int outl = 0;
-    if (EVP_EncryptUpdate(ctx_, dst, &outl, kZeros, static_cast<int>(chunk)) != 1 ||
-        outl != static_cast<int>(chunk))
+    std::size_t outl = 0;
+    if (cipher_.update_(algctx_, dst, &outl, chunk, kZeros, chunk) != 1 ||
+        outl != chunk)
       return Errc::cipher_failed;
     dst += chunk;
     n -= chunk;
@@ -276,10 +303,18 @@ Errc Generator::generate(std::span<std::uint8_t> out) noexcept {
 
   Errc rc = Errc::ok;
   if (n >= kDirectBytes) {
-    // K' first, then the output, then re-key: K is used for one stream.
-    rc = keystream(s.next_key, kKeyBytes);
+    // The output under K, then the next key from the buffer (unserved
+    // keystream, erased as it is taken), then re-key: K made one stream.
+    // Taking K' from the buffer saves a second, short cipher call.
+    if (s.avail < kKeyBytes) rc = refill();
     if (rc == Errc::ok) rc = keystream(out.data(), n);
-    if (rc == Errc::ok) rc = rekey(s.next_key);
+    if (rc == Errc::ok) {
+      std::uint8_t* src = s.buf + (sizeof s.buf - s.avail);
+      std::memcpy(s.next_key, src, kKeyBytes);
+      OPENSSL_cleanse(src, kKeyBytes);
+      s.avail -= kKeyBytes;
+      rc = rekey(s.next_key);
+    }
     OPENSSL_cleanse(s.next_key, sizeof s.next_key);
   } else {
     std::uint8_t* dst = out.data();

@@ -64,17 +64,15 @@ class Model {
   }
   Bytes generate(std::size_t n) {
     if (n >= Generator::kDirectBytes) {
-      Bytes ks = keystream(32 + n);
-      key_.assign(ks.begin(), ks.begin() + 32);
-      return Bytes(ks.begin() + 32, ks.end());
+      if (buf_.size() < 32) refill();
+      Bytes out = keystream(n);
+      key_.assign(buf_.begin(), buf_.begin() + 32);
+      buf_.erase(buf_.begin(), buf_.begin() + 32);
+      return out;
     }
     Bytes out;
     while (out.size() < n) {
-      if (buf_.empty()) {
-        Bytes ks = keystream(32 + kBuf);
-        key_.assign(ks.begin(), ks.begin() + 32);
-        buf_.assign(ks.begin() + 32, ks.end());
-      }
+      if (buf_.empty()) refill();
       const std::size_t take = std::min(n - out.size(), buf_.size());
       out.insert(out.end(), buf_.begin(), buf_.begin() + take);
       buf_.erase(buf_.begin(), buf_.begin() + take);
@@ -83,6 +81,11 @@ class Model {
   }
 
  private:
+  void refill() {
+    Bytes ks = keystream(32 + kBuf);
+    key_.assign(ks.begin(), ks.begin() + 32);
+    buf_.assign(ks.begin() + 32, ks.end());
+  }
   Bytes key_ = Bytes(32, 0);
   std::uint64_t ctr_ = 0;
   Bytes buf_;
