@@ -74,10 +74,6 @@ OSSL_FUNC_rand_generate_fn drbg_generate;
 OSSL_FUNC_rand_reseed_fn drbg_reseed;
 OSSL_FUNC_rand_nonce_fn drbg_nonce;
 OSSL_FUNC_rand_get_seed_fn drbg_get_seed;
-OSSL_FUNC_rand_clear_seed_fn drbg_clear_seed;
-OSSL_FUNC_rand_enable_locking_fn drbg_enable_locking;
-OSSL_FUNC_rand_lock_fn drbg_lock;
-OSSL_FUNC_rand_unlock_fn drbg_unlock;
 OSSL_FUNC_rand_gettable_ctx_params_fn drbg_gettable_ctx_params;
 OSSL_FUNC_rand_get_ctx_params_fn drbg_get_ctx_params;
 OSSL_FUNC_rand_settable_ctx_params_fn drbg_settable_ctx_params;
@@ -374,22 +370,6 @@ size_t drbg_get_seed(void* vctx, unsigned char** pout, int entropy,
   return len;
 }
 
-void drbg_clear_seed(void* /*vctx*/, unsigned char* out, size_t outlen) {
-  OPENSSL_secure_clear_free(out, outlen);
-}
-
-int drbg_enable_locking(void* vctx) {
-  DrbgCtx* c = as_ctx(vctx);
-  return c->lock.enable(c->handle) ? 1 : 0;
-}
-
-int drbg_lock(void* vctx) {
-  DrbgCtx* c = as_ctx(vctx);
-  return c->lock.lock(c->handle) ? 1 : 0;
-}
-
-void drbg_unlock(void* vctx) { as_ctx(vctx)->lock.unlock(); }
-
 const OSSL_PARAM kGettables[] = {
     OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, nullptr),
     OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, nullptr),
@@ -488,10 +468,10 @@ const OSSL_DISPATCH kDrbgRandFunctions[] = {
     SEEDPOOL_FN(OSSL_FUNC_RAND_RESEED, drbg_reseed),
     SEEDPOOL_FN(OSSL_FUNC_RAND_NONCE, drbg_nonce),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GET_SEED, drbg_get_seed),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_CLEAR_SEED, drbg_clear_seed),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, drbg_enable_locking),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_LOCK, drbg_lock),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_UNLOCK, drbg_unlock),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_CLEAR_SEED, clear_seed_fn),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, enable_locking_fn<DrbgCtx>),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_LOCK, lock_fn<DrbgCtx>),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_UNLOCK, unlock_fn<DrbgCtx>),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, drbg_gettable_ctx_params),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, drbg_get_ctx_params),
     SEEDPOOL_FN(OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS, drbg_settable_ctx_params),

@@ -1,5 +1,7 @@
 #include "provider/rand_common.h"
 
+#include <openssl/crypto.h>
+
 #include <new>
 
 #include "provider/errors.h"
@@ -65,6 +67,10 @@ bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
     return false;
   }
   return true;
+}
+
+void clear_seed_fn(void* /*vctx*/, unsigned char* out, std::size_t outlen) noexcept {
+  OPENSSL_secure_clear_free(out, outlen);
 }
 
 }  // namespace seedpool::provider

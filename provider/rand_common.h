@@ -43,6 +43,24 @@ bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexc
 bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
                   std::size_t outlen, std::size_t max_request) noexcept;
 
+// Dispatch functions both algorithms share; Ctx has `handle` and `lock`.
+template <class Ctx>
+int enable_locking_fn(void* vctx) {
+  Ctx* c = static_cast<Ctx*>(vctx);
+  return c->lock.enable(c->handle) ? 1 : 0;
+}
+template <class Ctx>
+int lock_fn(void* vctx) {
+  Ctx* c = static_cast<Ctx*>(vctx);
+  return c->lock.lock(c->handle) ? 1 : 0;
+}
+template <class Ctx>
+void unlock_fn(void* vctx) {
+  static_cast<Ctx*>(vctx)->lock.unlock();
+}
+// get_seed's buffers come from OPENSSL_secure_malloc.
+void clear_seed_fn(void* vctx, unsigned char* out, std::size_t outlen) noexcept;
+
 }  // namespace seedpool::provider
 
 // Dispatch table entries.

@@ -53,10 +53,6 @@ OSSL_FUNC_rand_generate_fn seed_generate;
 OSSL_FUNC_rand_reseed_fn seed_reseed;
 OSSL_FUNC_rand_nonce_fn seed_nonce;
 OSSL_FUNC_rand_get_seed_fn seed_get_seed;
-OSSL_FUNC_rand_clear_seed_fn seed_clear_seed;
-OSSL_FUNC_rand_enable_locking_fn seed_enable_locking;
-OSSL_FUNC_rand_lock_fn seed_lock;
-OSSL_FUNC_rand_unlock_fn seed_unlock;
 OSSL_FUNC_rand_gettable_ctx_params_fn seed_gettable_ctx_params;
 OSSL_FUNC_rand_get_ctx_params_fn seed_get_ctx_params;
 OSSL_FUNC_rand_verify_zeroization_fn seed_verify_zeroization;
@@ -210,22 +206,6 @@ size_t seed_get_seed(void* vctx, unsigned char** pout, int entropy,
   return len;
 }
 
-void seed_clear_seed(void* /*vctx*/, unsigned char* out, size_t outlen) {
-  OPENSSL_secure_clear_free(out, outlen);
-}
-
-int seed_enable_locking(void* vctx) {
-  SeedCtx* c = as_ctx(vctx);
-  return c->lock.enable(c->handle) ? 1 : 0;
-}
-
-int seed_lock(void* vctx) {
-  SeedCtx* c = as_ctx(vctx);
-  return c->lock.lock(c->handle) ? 1 : 0;
-}
-
-void seed_unlock(void* vctx) { as_ctx(vctx)->lock.unlock(); }
-
 const OSSL_PARAM kGettables[] = {
     OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, nullptr),
     OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, nullptr),
@@ -281,10 +261,10 @@ const OSSL_DISPATCH kSeedRandFunctions[] = {
     SEEDPOOL_FN(OSSL_FUNC_RAND_RESEED, seed_reseed),
     SEEDPOOL_FN(OSSL_FUNC_RAND_NONCE, seed_nonce),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GET_SEED, seed_get_seed),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_CLEAR_SEED, seed_clear_seed),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, seed_enable_locking),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_LOCK, seed_lock),
-    SEEDPOOL_FN(OSSL_FUNC_RAND_UNLOCK, seed_unlock),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_CLEAR_SEED, clear_seed_fn),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_ENABLE_LOCKING, enable_locking_fn<SeedCtx>),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_LOCK, lock_fn<SeedCtx>),
+    SEEDPOOL_FN(OSSL_FUNC_RAND_UNLOCK, unlock_fn<SeedCtx>),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, seed_gettable_ctx_params),
     SEEDPOOL_FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, seed_get_ctx_params),
     SEEDPOOL_FN(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, seed_verify_zeroization),
