@@ -307,6 +307,28 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
   want_bits = std::min<std::uint64_t>(want_bits, config_.pool_size_bits);
   std::uint64_t fresh_bits = 0;
   const std::uint64_t fresh_wanted = force ? want_bits : 0;
+  // Prediction resistance needs `fresh_wanted` bits read now and kept in the
+  // reservoir. Where it has less room than that, spend its oldest input into
+  // the conditioner first (mixed in, credited to no output): else the reads
+  // below store nothing, `fresh_bits` never grows, and the loop spins with
+  // the lock held until a health test happens to misfire.
+  if (const std::uint64_t room = config_.pool_size_bits - entropy_bits_;
+      fresh_wanted > room) {
+    std::uint64_t taken = 0;
+    const Errc rc = reservoir_.take(
+        std::min(fresh_wanted - room, reservoir_.bits()), /*newest_first=*/false,
+        [](void* c, std::span<const std::uint8_t> b) {
+          return static_cast<Conditioner*>(c)->absorb(b);
+        },
+        conditioner_.get(), taken);
+    entropy_bits_ = reservoir_.bits();
+    entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+    bits_debited_.fetch_add(taken, std::memory_order_relaxed);
+    if (rc != Errc::ok) {
+      health_.store(Health::failed, std::memory_order_relaxed);
+      return rc;
+    }
+  }
   const Clock::time_point now = Clock::now();
   for (auto& slot : sources_) {
     if (!source_readable_locked(*slot, now, true)) continue;
@@ -322,9 +344,12 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
         len = static_cast<std::size_t>((missing + credit - 1) / credit);
       }
       Errc rc = Errc::ok;
-      fresh_bits += read_source_locked(*slot, len, now, more, rc);
+      const std::uint64_t got = read_source_locked(*slot, len, now, more, rc);
+      fresh_bits += got;
       if (rc != Errc::ok) return rc;
       if (credit == 0) break;
+      // A full reservoir stores nothing more: reading on would only spin.
+      if (got == 0 && entropy_bits_ >= config_.pool_size_bits) break;
     }
   }
   update_health();

@@ -214,6 +214,21 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
       return false;
     }
   }
+  // Every source credited 0: name the <source>_credit keys that say so
+  // (validate() names only `sources`, which may not even be set).
+  bool credited = false;
+  for (const pool::SourceConfig& s : cfg.sources)
+    credited = credited || s.credit_bits_per_byte > 0;
+  if (!cfg.sources.empty() && !credited) {
+    std::string keys;
+    for (const pool::SourceConfig& s : cfg.sources) {
+      if (!keys.empty()) keys += ", ";
+      keys += std::string(pool::source_name(s.kind)) + "_credit = 0";
+    }
+    error = "invalid configuration: sources: every source is credited 0 bits (" +
+            keys + "), so nothing could ever be served";
+    return false;
+  }
   if (std::string why = cfg.validate(); !why.empty()) {
     error = "invalid configuration: " + why;
     return false;

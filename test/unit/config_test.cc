@@ -159,6 +159,15 @@ TEST(ConfigKeys, InconsistentSourcesAreRefusedWithTheKeyNamed) {
   EXPECT_NE(err.find("_credit"), std::string::npos) << err;
 }
 
+// Found by fuzz_config: every source credited 0 is refused naming the
+// <source>_credit keys that did it, not only `sources` (maybe never set).
+TEST(ConfigKeys, AllSourcesCreditedZeroNamesTheCreditKeys) {
+  pool::Config cfg;
+  std::string err;
+  EXPECT_FALSE(parse({{"sources", "getrandom"}, {"getrandom_credit", "0"}}, cfg, err));
+  EXPECT_NE(err.find("getrandom_credit = 0"), std::string::npos) << err;
+}
+
 struct BadCase {
   const char* key;
   const char* value;

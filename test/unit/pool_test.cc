@@ -159,6 +159,26 @@ TEST(PoolRequests, PredictionResistanceReadsTheSourcesEvenWhenFull) {
   EXPECT_GT(f.sources[0]->reads.load(), reads) << "fresh entropy was asked for";
 }
 
+// A prediction-resistant block that needs more fresh bits than the full
+// reservoir has room for: the oldest input is spent into the conditioner to
+// make room, instead of reading the source forever with the lock held (a
+// fuzzer found that livelock: 32 bytes, then 59 with prediction resistance).
+TEST(PoolRequests, PredictionResistanceOnAFullPoolMakesRoomAndDoesNotSpin) {
+  auto f = make_pool({{FakeSource::Mode::data, 8}});
+  std::array<std::uint8_t, 32> first{};
+  ASSERT_EQ(f.pool->try_read(first, {}, false), Errc::ok);
+  for (std::size_t n : {59u, 64u, 1000u, 4096u}) {
+    std::vector<std::uint8_t> out(n);
+    const int reads = f.sources[0]->reads.load();
+    ASSERT_EQ(f.pool->try_read(out, {}, true), Errc::ok) << n << " bytes";
+    const int delta = f.sources[0]->reads.load() - reads;
+    EXPECT_GT(delta, 0) << "fresh input was read";
+    EXPECT_LT(delta, 200) << "the source was read in a loop for " << n << " bytes";
+    EXPECT_FALSE(all_zero(out));
+  }
+  EXPECT_LE(f.pool->entropy_available_bits(), 4096u);
+}
+
 TEST(PoolRequests, PredictionResistanceFailsWithoutFreshInput) {
   auto f = make_pool({{FakeSource::Mode::data, 8}});
   std::array<std::uint8_t, 32> out{};
