@@ -95,6 +95,12 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   "$tsan_build/test/pool_unit_tests" \
   --gtest_filter='Paths/Gatherer.*:ReactorPaths*:PoolConcurrency*:-*Fork*'
 
+step "libFuzzer: config keys, RAND params, RAND arguments, health tests (30 s each)"
+# clang-14 with ASan + UBSan over the checked-in corpus (test/fuzz/corpus,
+# including the regression inputs of bugs the fuzzers found); any report
+# fails the run. See test/fuzz/README.md.
+SEEDPOOL_FUZZ_BUILD_DIR="${build}-fuzz" bash "$src/test/fuzz/run.sh"
+
 step "the whole suite against OpenSSL 3.5 (a Debian 13 root made with debootstrap)"
 # Unit, provider and integration tests, built against trixie's OpenSSL 3.5
 # and run with its openssl CLI; the root is kept in the build folder and
