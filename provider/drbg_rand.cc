@@ -402,21 +402,15 @@ const OSSL_PARAM* drbg_settable_ctx_params(void* /*vctx*/, void* /*provctx*/) {
 int drbg_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
   DrbgCtx* c = as_ctx(vctx);
   if (params == nullptr) return 1;
-  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
-  if (p != nullptr && !OSSL_PARAM_set_size_t(p, kMaxRequestBytes)) return 0;
-  // EVP asks only max_request on each generate: answer that without more.
-  if (p == params && params[1].key == nullptr) return 1;
-  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != nullptr) {
-    int state = c->state.load(std::memory_order_relaxed);
-    if (state == EVP_RAND_STATE_READY &&
-        (!c->pool || c->pool->health() == pool::Health::failed))
-      state = EVP_RAND_STATE_ERROR;
-    if (!OSSL_PARAM_set_int(p, state)) return 0;
+  switch (get_common_params(params, kMaxRequestBytes,
+                            c->state.load(std::memory_order_relaxed),
+                            c->pool.get())) {
+    case CommonParams::failed: return 0;
+    case CommonParams::done: return 1;
+    case CommonParams::more: break;
   }
+  OSSL_PARAM* p;
   const Generator::Policy& policy = c->gen->policy();
-  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH)) != nullptr &&
-      !OSSL_PARAM_set_uint(p, kStrengthBits))
-    return 0;
   if ((p = OSSL_PARAM_locate(params, OSSL_DRBG_PARAM_RESEED_COUNTER)) != nullptr &&
       !OSSL_PARAM_set_uint(p, c->gen->reseed_count()))
     return 0;

@@ -1,6 +1,8 @@
 #include "provider/rand_common.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include <new>
 
@@ -67,6 +69,25 @@ bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
     return false;
   }
   return true;
+}
+
+CommonParams get_common_params(OSSL_PARAM params[], std::size_t max_request,
+                               int state, const pool::Pool* pool) noexcept {
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
+  if (p != nullptr && !OSSL_PARAM_set_size_t(p, max_request))
+    return CommonParams::failed;
+  // EVP asks only max_request on each generate: answer that without more.
+  if (p == params && params[1].key == nullptr) return CommonParams::done;
+  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != nullptr) {
+    if (state == EVP_RAND_STATE_READY &&
+        (pool == nullptr || pool->health() == pool::Health::failed))
+      state = EVP_RAND_STATE_ERROR;
+    if (!OSSL_PARAM_set_int(p, state)) return CommonParams::failed;
+  }
+  if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH)) != nullptr &&
+      !OSSL_PARAM_set_uint(p, kStrengthBits))
+    return CommonParams::failed;
+  return CommonParams::more;
 }
 
 void clear_seed_fn(void* /*vctx*/, unsigned char* out, std::size_t outlen) noexcept {

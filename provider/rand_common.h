@@ -3,10 +3,13 @@
 #pragma once
 
 #include <openssl/core.h>
+#include <openssl/params.h>
 
 #include <cstddef>
 #include <memory>
 #include <mutex>
+
+#include "pool/pool.h"
 
 namespace seedpool::provider {
 
@@ -42,6 +45,14 @@ bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexc
 // max_request. A zero length is valid (nothing to do).
 bool check_output(const OSSL_CORE_HANDLE* handle, const unsigned char* out,
                   std::size_t outlen, std::size_t max_request) noexcept;
+
+// The start of both algorithms' get_ctx_params: max_request, then (unless
+// that was all EVP asked, as it does before every generate) state and
+// strength. `state` is the instance's; a pool that is not running or has
+// failed turns READY into ERROR.
+enum class CommonParams : std::uint8_t { failed, done, more };
+CommonParams get_common_params(OSSL_PARAM params[], std::size_t max_request,
+                               int state, const pool::Pool* pool) noexcept;
 
 // Dispatch functions both algorithms share; Ctx has `handle` and `lock`.
 template <class Ctx>

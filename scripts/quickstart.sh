@@ -16,28 +16,15 @@ build=${SEEDPOOL_BUILD_DIR:-$src/build}
 jobs=$(nproc 2>/dev/null || echo 2)
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/install_missing.sh
+. "$src/scripts/install_missing.sh"
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
           libgtest-dev libbenchmark-dev python3)
 # rngtest (FIPS 140-2 tests on 2.5 MB of output) for the test suite.
 [ "$mode" = test ] && packages+=(rng-tools5)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing ${missing[*]}"
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo_cmd=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_missing "${packages[@]}"
 
 # --- 2. Build ------------------------------------------------------------------
 step "building into $build"

@@ -26,25 +26,12 @@ targets=${SEEDPOOL_FUZZ_TARGETS:-fuzz_config fuzz_health fuzz_params fuzz_rand_a
 jobs=$(nproc 2>/dev/null || echo 2)
 
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/install_missing.sh
+. "$src/scripts/install_missing.sh"
 
 # --- 1. Packages ----------------------------------------------------------------
 packages=(clang-14 libclang-rt-14-dev cmake pkg-config libssl-dev liburing-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing ${missing[*]}"
-  sudo_cmd=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo_cmd=(sudo)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_missing "${packages[@]}"
 
 # --- 2. Build -------------------------------------------------------------------
 # The whole tree with clang and ASan + UBSan (the fuzzers link the static
