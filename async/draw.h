@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "pool/errc.h"
@@ -26,6 +27,7 @@ struct DrawRequest {
 // Fills req.out with full-entropy pool output, or fails with the reason.
 // Outside a job (and, until pausing lands, inside one too) it waits at most
 // the pool's block_timeout; 0 fails at once. Never returns short output.
-[[nodiscard]] pool::Errc draw(pool::Pool& pool, const DrawRequest& req) noexcept;
+[[nodiscard]] pool::Errc draw(const std::shared_ptr<pool::Pool>& pool,
+                              const DrawRequest& req) noexcept;
 
 }  // namespace seedpool::async

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "pool/fault.h"
 #include "pool/pool.h"
 #include "pool/request.h"
 
@@ -234,7 +235,8 @@ Errc Pool::ensure_gatherer_locked() {
   sigfillset(&all);
   if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return Errc::gatherer_failed;
   try {
-    gatherer_ = new std::thread([this] { gatherer_main(); });
+    if (!fault::hit(fault::Point::gatherer_start))
+      gatherer_ = new std::thread([this] { gatherer_main(); });
   } catch (...) {
     gatherer_ = nullptr;
   }

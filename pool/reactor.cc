@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "pool/fault.h"
+
 namespace seedpool::pool {
 namespace {
 
@@ -211,7 +213,9 @@ Errc Reactor::create(bool force_poll, std::unique_ptr<Reactor>& out,
     io_uring ring{};
     // liburing returns -errno. ENOSYS: no io_uring in this kernel; EPERM:
     // seccomp or kernel.io_uring_disabled; ENOMEM/EMFILE: limits.
-    const int rc = io_uring_queue_init(kRingEntries, &ring, 0);
+    const int rc = fault::hit(fault::Point::io_uring_init)
+                       ? -ENOMEM
+                       : io_uring_queue_init(kRingEntries, &ring, 0);
     if (rc == 0) {
       out.reset(new (std::nothrow) UringReactor(wake_fd, ring));
       if (out) return Errc::ok;
@@ -255,4 +259,5 @@ void Reactor::abandon_after_fork() noexcept {
   wake_fd_ = -1;
 }
 
-}  // namespace seedpool::pool
+}  // namespace seedpool::pool#include "pool/fault.h"
+

@@ -102,7 +102,7 @@ bool reseed_from_pool(DrbgCtx* c, const unsigned char* adin,
   req.adin = {adin, adin != nullptr ? adin_len : 0};
   req.prediction_resistance = pr;
   req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
-  pool::Errc rc = async::draw(*c->pool, req);
+  pool::Errc rc = async::draw(c->pool, req);
   if (rc == pool::Errc::ok) rc = c->gen->reseed(seed, c->pool->epoch());
   if (rc == pool::Errc::ok && pr) c->reseed_pr_pending = false;
   if (rc != pool::Errc::ok) {

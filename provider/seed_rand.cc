@@ -78,7 +78,7 @@ bool draw(SeedCtx* c, unsigned char* out, std::size_t out_len,
   req.adin = {adin, adin != nullptr ? adin_len : 0};
   req.prediction_resistance = pr;
   req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
-  pool::Errc rc = async::draw(*c->pool, req);
+  pool::Errc rc = async::draw(c->pool, req);
   if (rc == pool::Errc::ok) return true;
   // No format: this runs inside ASYNC jobs too; the reason says it all.
   SEEDPOOL_RAISE(c->handle, reason_for(rc));
