@@ -88,6 +88,8 @@ std::string Config::validate() const {
     return "seed_file: must be an absolute path";
   if (block_timeout.count() < 0 || block_timeout > kMaxTimeout)
     return "block_timeout_ms: must be 0 to 3600000";
+  if (async_timeout.count() < 0 || async_timeout > kMaxTimeout)
+    return "async_timeout_ms: must be 0 to 3600000";
   return {};
 }
 

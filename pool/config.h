@@ -56,6 +56,13 @@ struct Config {
   // at once. Short by default: on OpenSSL 3.0 a waiting seed source holds
   // the primary DRBG's lock, which every RAND_bytes in the process takes.
   std::chrono::milliseconds block_timeout{2000};
+  // How long a request that paused an OpenSSL ASYNC job may wait for
+  // entropy; then the job resumes with an error (timed_out). 0: a request
+  // inside a job never pauses and fails at once when the pool is short.
+  // Long enough for a starved boot, short enough that a server closing a
+  // connection whose handshake waits (HAProxy waits for the wait fd) frees
+  // it soon.
+  std::chrono::milliseconds async_timeout{10000};
   // random(4)'s wake-up thresholds, in bits. A queued request is served
   // only when the pool holds at least read_wakeup_threshold bits (and what
   // the request needs); the gatherer thread starts reading the sources when

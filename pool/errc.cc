@@ -20,6 +20,7 @@ const char* describe(Errc e) noexcept {
     case Errc::cancelled: return "request cancelled";
     case Errc::cipher_failed: return "generator cipher failed";
     case Errc::reseed_required: return "generator must be reseeded first";
+    case Errc::wait_fd_failed: return "cannot create the ASYNC wait fd";
   }
   return "unknown error";
 }

@@ -22,6 +22,7 @@ enum class [[nodiscard]] Errc : std::uint8_t {
   cancelled,           // the request was withdrawn (fork, teardown)
   cipher_failed,       // libcrypto's cipher failed (the generator)
   reseed_required,     // a generator past a reseed limit: reseed first
+  wait_fd_failed,      // async/: no eventfd or wait ctx entry for a job
 };
 
 // A short, stable, human-readable description (no secrets, no formatting).

@@ -487,6 +487,17 @@ Errc Pool::add_entropy(std::span<const std::uint8_t> data,
   return rc;
 }
 
+void Pool::count_async(AsyncEvent e) noexcept {
+  std::atomic<std::uint64_t>* c = &requests_paused_;
+  switch (e) {
+    case AsyncEvent::paused: c = &requests_paused_; break;
+    case AsyncEvent::resumed: c = &requests_resumed_; break;
+    case AsyncEvent::timed_out: c = &paused_timed_out_; break;
+    case AsyncEvent::callback: c = &async_callbacks_; break;
+  }
+  c->fetch_add(1, std::memory_order_relaxed);
+}
+
 void Pool::count_result(Errc rc, std::size_t bytes) noexcept {
   if (rc == Errc::ok) {
     requests_served_.fetch_add(1, std::memory_order_relaxed);
@@ -519,6 +530,31 @@ Errc Pool::inline_read_locked(std::span<std::uint8_t> out, bool fresh) {
   return rc;
 }
 
+Errc Pool::read_now_uncounted(std::span<std::uint8_t> out,
+                              std::span<const std::uint8_t> adin,
+                              bool fresh) noexcept {
+  if (out.empty() || out.data() == nullptr ||
+      (adin.data() == nullptr && !adin.empty()))
+    return Errc::invalid_argument;
+  if (out.size() > kMaxRequestBytes) return Errc::request_too_large;
+  std::lock_guard<std::mutex> g(mu_);
+  check_fork_locked();
+  Errc rc = conditioner_->absorb(adin);
+  if (rc == Errc::ok) rc = inline_read_locked(out, fresh);
+  return rc;
+}
+
+Errc Pool::read_before_queueing(std::span<std::uint8_t> out,
+                                std::span<const std::uint8_t> adin,
+                                bool fresh) noexcept {
+  const Errc rc = read_now_uncounted(out, adin, fresh);
+  if (rc == Errc::entropy_short) return rc;  // the caller queues
+  if (rc != Errc::ok && !out.empty() && out.data() != nullptr)
+    OPENSSL_cleanse(out.data(), out.size());
+  count_result(rc, out.size());
+  return rc;
+}
+
 Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
                 bool fresh, std::chrono::milliseconds timeout) noexcept {
   auto finish = [&](Errc rc) {
@@ -527,21 +563,12 @@ Errc Pool::read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
     count_result(rc, out.size());
     return rc;
   };
-  if (out.empty() || out.data() == nullptr ||
-      (adin.data() == nullptr && !adin.empty()))
-    return finish(Errc::invalid_argument);
-  if (out.size() > kMaxRequestBytes) return finish(Errc::request_too_large);
   if (timeout.count() < 0) return finish(Errc::invalid_argument);
   timeout = std::min(timeout, Config::kMaxTimeout);  // at most an hour
   const auto deadline = Clock::now() + timeout;
-
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    check_fork_locked();
-    Errc rc = conditioner_->absorb(adin);
-    if (rc == Errc::ok) rc = inline_read_locked(out, fresh);
-    if (rc != Errc::entropy_short || timeout.count() == 0) return finish(rc);
-  }
+  if (Errc rc = read_now_uncounted(out, adin, fresh);
+      rc != Errc::entropy_short || timeout.count() == 0)
+    return finish(rc);
 
   // Wait in line: a Request whose callback copies the bytes out. The
   // gatherer ends it at the deadline; our own bounded wait is the backstop
@@ -669,6 +696,9 @@ Stats Pool::stats() const {
   s.requests_failed = requests_failed_.load(std::memory_order_relaxed);
   s.requests_timed_out = requests_timed_out_.load(std::memory_order_relaxed);
   s.requests_paused = requests_paused_.load(std::memory_order_relaxed);
+  s.requests_resumed = requests_resumed_.load(std::memory_order_relaxed);
+  s.paused_timed_out = paused_timed_out_.load(std::memory_order_relaxed);
+  s.async_callbacks = async_callbacks_.load(std::memory_order_relaxed);
   s.epoch = epoch();
   s.health = health();
   s.read_wakeup_threshold_bits = config_.read_wakeup_threshold_bits;

@@ -100,6 +100,13 @@ class Pool {
   Errc read(std::span<std::uint8_t> out, std::span<const std::uint8_t> adin,
             bool fresh, std::chrono::milliseconds timeout) noexcept;
 
+  // As try_read, for a caller that queues a Request for the same bytes when
+  // the pool is short (async/): entropy_short is returned but not counted
+  // as a failed request, since the Request is counted when it ends.
+  Errc read_before_queueing(std::span<std::uint8_t> out,
+                            std::span<const std::uint8_t> adin,
+                            bool fresh) noexcept;
+
   // Streaming read (libkcapi's stream ops): what the pool can serve now,
   // possibly less than asked, in whole 64-byte blocks (or all of `out` when
   // it is shorter than a block), refilling from the sources without
@@ -128,6 +135,20 @@ class Pool {
     return health_.load(std::memory_order_relaxed);
   }
   Stats stats() const;
+
+  // Events of requests that pause OpenSSL ASYNC jobs (async/), kept with the
+  // pool's statistics. Lock-free.
+  enum class AsyncEvent : std::uint8_t {
+    paused,     // a job paused waiting for this pool
+    resumed,    // a paused job ran again (for any reason)
+    timed_out,  // a paused request reached async_timeout
+    callback,   // the application's ASYNC callback was called
+  };
+  void count_async(AsyncEvent e) noexcept;
+  // Counts a request's outcome (served with `bytes`, or failed, timed out)
+  // for one that failed outside the pool's own calls (async/ could not set
+  // up its wait). Every request is counted once.
+  void count_result(Errc rc, std::size_t bytes) noexcept;
 
  private:
   friend class Request;
@@ -163,6 +184,11 @@ class Pool {
   Pool(const Config& config, std::unique_ptr<Conditioner> conditioner);
 
   static std::uint64_t bits_needed(std::size_t out_len) noexcept;
+  // Arguments checked, adin absorbed, then inline_read_locked; counts
+  // nothing.
+  Errc read_now_uncounted(std::span<std::uint8_t> out,
+                          std::span<const std::uint8_t> adin,
+                          bool fresh) noexcept;
   void credit_locked(std::uint64_t bits);
   // One non-blocking read of up to `max_bytes` from `slot`: health tests,
   // mixing, crediting, status and back-off. Returns the bits credited;
@@ -190,7 +216,6 @@ class Pool {
   }
   void after_fork_locked();
   void update_health() noexcept;
-  void count_result(Errc rc, std::size_t bytes) noexcept;
 
   // The gatherer and the queue (pool/gatherer.cc).
   Errc ensure_gatherer_locked();
@@ -258,7 +283,10 @@ class Pool {
   std::atomic<std::uint64_t> requests_served_{0};
   std::atomic<std::uint64_t> requests_failed_{0};
   std::atomic<std::uint64_t> requests_timed_out_{0};
-  std::atomic<std::uint64_t> requests_paused_{0};  // moved by async (issue 7)
+  std::atomic<std::uint64_t> requests_paused_{0};   // moved by async/
+  std::atomic<std::uint64_t> requests_resumed_{0};  // moved by async/
+  std::atomic<std::uint64_t> paused_timed_out_{0};  // moved by async/
+  std::atomic<std::uint64_t> async_callbacks_{0};   // moved by async/
 };
 
 }  // namespace seedpool::pool

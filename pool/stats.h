@@ -45,7 +45,10 @@ struct Stats {
   std::uint64_t requests_served = 0;
   std::uint64_t requests_failed = 0;
   std::uint64_t requests_timed_out = 0;
-  std::uint64_t requests_paused = 0;
+  std::uint64_t requests_paused = 0;   // ASYNC jobs paused (async/)
+  std::uint64_t requests_resumed = 0;  // paused jobs run again
+  std::uint64_t paused_timed_out = 0;  // paused requests ended at the deadline
+  std::uint64_t async_callbacks = 0;   // application ASYNC callbacks called
   std::uint32_t epoch = 0;
   std::uint32_t read_wakeup_threshold_bits = 0;
   std::uint32_t write_wakeup_threshold_bits = 0;

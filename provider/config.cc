@@ -11,12 +11,6 @@
 namespace seedpool::provider {
 namespace {
 
-// Keys of DESIGN.md that later versions of seedpool will read. Setting one
-// now is an error rather than a silently ignored setting.
-constexpr std::array kNotYetSupported = {
-    "async_timeout_ms",
-};
-
 constexpr std::array kAllSources = {pool::SourceKind::getrandom,
                                     pool::SourceKind::hwrng,
                                     pool::SourceKind::rdseed,
@@ -94,12 +88,6 @@ bool valid_seed_file_path(std::string_view v) {
 bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
                   std::string& error) {
   pool::Config cfg;
-  for (const char* key : kNotYetSupported) {
-    if (const char* v = lookup(arg, key)) {
-      error = bad(key, v, "this key is not supported by this version of seedpool");
-      return false;
-    }
-  }
   // <source>_credit, for every source kind (also for one not listed: a
   // bad value is an error either way).
   std::array<std::uint32_t, kAllSources.size()> credit{};
@@ -166,6 +154,14 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
       return false;
     }
     cfg.block_timeout = std::chrono::milliseconds{n};
+  }
+  if (const char* v = lookup(arg, "async_timeout_ms")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(v, static_cast<std::uint64_t>(pool::Config::kMaxTimeout.count()), n)) {
+      error = bad("async_timeout_ms", v, "expected milliseconds, 0 to 3600000");
+      return false;
+    }
+    cfg.async_timeout = std::chrono::milliseconds{n};
   }
   if (const char* v = lookup(arg, "pool_size")) {
     std::uint64_t n = 0;

@@ -33,6 +33,7 @@ const OSSL_ITEM kReasons[] = {
     REASON(kReasonCipherFailed, "generator cipher failed"),
     REASON(kReasonReseedRequired, "generator must be reseeded first"),
     REASON(kReasonBadParam, "bad parameter value"),
+    REASON(kReasonWaitFdFailed, "cannot create the ASYNC wait fd"),
     {0, nullptr},
 };
 #undef REASON
@@ -87,6 +88,7 @@ Reason reason_for(pool::Errc e) noexcept {
     case pool::Errc::cancelled: return kReasonCancelled;
     case pool::Errc::cipher_failed: return kReasonCipherFailed;
     case pool::Errc::reseed_required: return kReasonReseedRequired;
+    case pool::Errc::wait_fd_failed: return kReasonWaitFdFailed;
     // A queued request is not a failure; reaching here would be a bug.
     case pool::Errc::pending: return kReasonInternal;
   }

@@ -30,6 +30,7 @@ enum Reason : std::uint32_t {
   kReasonCipherFailed,
   kReasonReseedRequired,
   kReasonBadParam,
+  kReasonWaitFdFailed,
 };
 
 // The table handed to the core by get_reason_strings.

@@ -25,6 +25,9 @@ std::string format_stats_line(const pool::Pool& pool) {
   add("requests_failed", std::to_string(s.requests_failed));
   add("requests_timed_out", std::to_string(s.requests_timed_out));
   add("requests_paused", std::to_string(s.requests_paused));
+  add("requests_resumed", std::to_string(s.requests_resumed));
+  add("paused_timed_out", std::to_string(s.paused_timed_out));
+  add("async_callbacks", std::to_string(s.async_callbacks));
   add("bits_credited", std::to_string(s.bits_credited));
   add("epoch", std::to_string(s.epoch));
   add("health", pool::health_name(s.health));

@@ -57,7 +57,8 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
     return 0;
   static constexpr const char* kSnapshotKeys[] = {
       "bytes_served",    "requests_served", "requests_failed",
-      "requests_timed_out", "requests_paused", "requests_queued",
+      "requests_timed_out", "requests_paused", "requests_resumed",
+      "paused_timed_out", "async_callbacks", "requests_queued",
       "gatherer_wakeups", "sources",         "source_bytes", "gatherer",
       "memory",          "seed_file"};
   bool want_snapshot = false;
@@ -71,6 +72,9 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
         !set_u64(params, "requests_failed", s.requests_failed) ||
         !set_u64(params, "requests_timed_out", s.requests_timed_out) ||
         !set_u64(params, "requests_paused", s.requests_paused) ||
+        !set_u64(params, "requests_resumed", s.requests_resumed) ||
+        !set_u64(params, "paused_timed_out", s.paused_timed_out) ||
+        !set_u64(params, "async_callbacks", s.async_callbacks) ||
         !set_u64(params, "requests_queued", s.requests_queued) ||
         !set_u64(params, "gatherer_wakeups", s.gatherer_wakeups))
       return 0;

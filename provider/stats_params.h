@@ -17,6 +17,9 @@
       OSSL_PARAM_uint64("requests_failed", nullptr),                 \
       OSSL_PARAM_uint64("requests_timed_out", nullptr),              \
       OSSL_PARAM_uint64("requests_paused", nullptr),                 \
+      OSSL_PARAM_uint64("requests_resumed", nullptr),                \
+      OSSL_PARAM_uint64("paused_timed_out", nullptr),                \
+      OSSL_PARAM_uint64("async_callbacks", nullptr),                 \
       OSSL_PARAM_uint64("requests_queued", nullptr),                 \
       OSSL_PARAM_uint64("read_wakeup_threshold", nullptr),           \
       OSSL_PARAM_uint64("write_wakeup_threshold", nullptr),          \

@@ -119,7 +119,6 @@ const char* get(const Keys& keys, const char* k) {
 // Whether README's table allows this configuration, and what it means.
 // Returns nullopt when some value (or combination) is documented as bad.
 std::optional<pool::Config> model(const Keys& keys) {
-  if (get(keys, "async_timeout_ms")) return std::nullopt;  // "refused"
   pool::Config cfg;
   std::uint32_t credit[4] = {8, 4, 4, 0};
   for (int i = 0; i < 4; ++i) {
@@ -157,6 +156,11 @@ std::optional<pool::Config> model(const Keys& keys) {
     auto n = number(v, 0, 3600000);
     if (!n) return std::nullopt;
     cfg.block_timeout = std::chrono::milliseconds{*n};
+  }
+  if (const char* v = get(keys, "async_timeout_ms")) {
+    auto n = number(v, 0, 3600000);
+    if (!n) return std::nullopt;
+    cfg.async_timeout = std::chrono::milliseconds{*n};
   }
   if (const char* v = get(keys, "pool_size")) {
     auto n = number(v, 1024, 65536);

@@ -28,6 +28,7 @@ TEST(ConfigKeys, DefaultsWhenNothingIsSet) {
   std::string err;
   ASSERT_TRUE(parse({}, cfg, err)) << err;
   EXPECT_EQ(cfg.block_timeout.count(), 2000);
+  EXPECT_EQ(cfg.async_timeout.count(), 10000);
   EXPECT_EQ(cfg.pool_size_bits, 4096u);
   // "Default: those available": getrandom always, first, at 8 bits/byte.
   EXPECT_EQ(cfg.sources, pool::available_sources());
@@ -46,11 +47,13 @@ TEST(ConfigKeys, GoodValues) {
   std::string err;
   ASSERT_TRUE(parse({{"sources", " getrandom "},
                      {"block_timeout_ms", "0"},
+                     {"async_timeout_ms", "3600000"},
                      {"pool_size", "65536"},
                      {"getrandom_credit", "4"}},
                     cfg, err))
       << err;
   EXPECT_EQ(cfg.block_timeout.count(), 0);
+  EXPECT_EQ(cfg.async_timeout.count(), 3600000);
   EXPECT_EQ(cfg.pool_size_bits, 65536u);
   EXPECT_EQ(cfg.sources[0].credit_bits_per_byte, 4u);
 }
@@ -217,7 +220,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"seed_file_trusted", "maybe"},
         BadCase{"seed_file_trusted", ""}, BadCase{"seed_file_trusted", "2"},
         BadCase{"seed_file_trusted", "yes please"},
-        BadCase{"async_timeout_ms", "100"}));
+        BadCase{"async_timeout_ms", "-1"}, BadCase{"async_timeout_ms", "3600001"},
+        BadCase{"async_timeout_ms", "10s"}, BadCase{"async_timeout_ms", ""}));
 
 }  // namespace
 }  // namespace seedpool

@@ -1,0 +1,557 @@
+// async::draw inside real OpenSSL ASYNC jobs, over a pool whose only source
+// is a FIFO (the `device` source): a starved pool pauses the job, the wait
+// fd stays quiet until the FIFO is fed, then becomes readable (and the
+// application's callback runs), and the resumed job gets its bytes. Also
+// the deadline, EAGAIN and ERR, fd reuse, the wait ctx freed while paused,
+// blocked pauses, and the rules for callers that must not pause.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <openssl/async.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <dirent.h>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "async/draw.h"
+#include "fake_source.h"
+#include "pool/fault.h"
+#include "pool/pool.h"
+
+namespace seedpool {
+namespace {
+
+using namespace std::chrono_literals;
+using pool::Errc;
+using Clock = std::chrono::steady_clock;
+
+int open_fds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n - 1;  // the DIR's own fd
+}
+
+bool readable(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1 &&
+         (p.revents & POLLIN) != 0;
+}
+
+// The wait ctx's fds (ours is the only one).
+std::vector<OSSL_ASYNC_FD> wait_fds(ASYNC_WAIT_CTX* ctx) {
+  std::size_t n = 0;
+  if (ASYNC_WAIT_CTX_get_all_fds(ctx, nullptr, &n) != 1) return {};
+  std::vector<OSSL_ASYNC_FD> fds(n);
+  if (n > 0 && ASYNC_WAIT_CTX_get_all_fds(ctx, fds.data(), &n) != 1) return {};
+  return fds;
+}
+
+// What a job does: one draw, its outcome kept for the test.
+struct Job {
+  std::shared_ptr<pool::Pool> pool;
+  std::array<std::uint8_t, 32> out{};
+  std::size_t len = 32;
+  bool pr = false;
+  async::Pausing pausing = async::Pausing::allowed;
+  bool block_pauses = false;  // ASYNC_block_pause() first
+  Errc rc = Errc::pending;
+  ASYNC_JOB* job = nullptr;
+  int ret = 0;
+};
+
+int run_draw(void* arg) {
+  Job* j = *static_cast<Job**>(arg);
+  if (j->block_pauses) ASYNC_block_pause();
+  async::DrawRequest req;
+  req.out = {j->out.data(), j->len};
+  req.prediction_resistance = j->pr;
+  req.pausing = j->pausing;
+  j->rc = async::draw(j->pool, req);
+  if (j->block_pauses) ASYNC_unblock_pause();
+  return j->rc == Errc::ok ? 1 : 0;
+}
+
+// Starts or resumes `j` on `ctx`: ASYNC_PAUSE, ASYNC_FINISH, ...
+int step(Job& j, ASYNC_WAIT_CTX* ctx) {
+  Job* p = &j;
+  return ASYNC_start_job(&j.job, ctx, &j.ret, run_draw, &p, sizeof p);
+}
+
+bool all_zero(std::span<const std::uint8_t> b) {
+  for (auto x : b)
+    if (x != 0) return false;
+  return true;
+}
+
+// Jobs abandoned while paused (as SSL_free abandons them): kept reachable
+// so that LeakSanitizer does not count OpenSSL's job stacks.
+std::vector<ASYNC_JOB*>& abandoned_jobs() {
+  static std::vector<ASYNC_JOB*> v;
+  return v;
+}
+
+class AsyncDraw : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool::fault::disarm_all();
+    char tmpl[] = "/tmp/seedpool-async-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    fifo_ = dir_ + "/noise";
+    ASSERT_EQ(::mkfifo(fifo_.c_str(), 0600), 0);
+  }
+  void TearDown() override {
+    pool::fault::disarm_all();
+    pool_.reset();
+    if (writer_ >= 0) ::close(writer_);
+    ::unlink(fifo_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+
+  // A pool over the FIFO only, credited 8 bits/byte, past its start-up
+  // health test and drained: the next request must wait.
+  void make(std::chrono::milliseconds async_timeout = 10s,
+            std::chrono::milliseconds block_timeout = 200ms) {
+    pool::Config cfg;
+    cfg.sources = {pool::SourceConfig{pool::SourceKind::device, 8}};
+    cfg.device_path = fifo_;
+    cfg.pool_size_bits = 1024;
+    cfg.write_wakeup_threshold_bits = 512;
+    cfg.async_timeout = async_timeout;
+    cfg.block_timeout = block_timeout;
+    std::unique_ptr<pool::Pool> p;
+    ASSERT_EQ(pool::Pool::create(cfg, p), Errc::ok);
+    pool_ = std::move(p);
+    if (writer_ >= 0) ::close(writer_);
+    writer_ = ::open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(writer_, 0);
+    feed(1024);  // the start-up test's samples
+    // Reading (inline) is what takes the samples in.
+    ASSERT_TRUE(eventually([&] {
+      std::array<std::uint8_t, 64> b{};
+      std::size_t got = 0;
+      (void)pool_->read_some(b, got);
+      return pool_->stats().sources[0].bytes_read >= 1024;
+    }));
+    starve();
+  }
+  void feed(std::size_t n) {
+    std::vector<std::uint8_t> b(n);
+    ASSERT_EQ(RAND_bytes(b.data(), static_cast<int>(n)), 1);
+    ASSERT_EQ(::write(writer_, b.data(), n), static_cast<ssize_t>(n));
+  }
+  // Takes everything the pool holds (and the FIFO has).
+  void starve() {
+    std::array<std::uint8_t, 64> b{};
+    std::size_t got = 0;
+    for (int i = 0; i < 1000 && pool_->read_some(b, got) == Errc::ok; ++i) {
+    }
+    for (int i = 0; i < 100 && pool_->read_some({b.data(), 1}, got) == Errc::ok; ++i) {
+    }
+    ASSERT_LT(pool_->entropy_available_bits(), 8u * 32 + 64);
+  }
+  template <typename F>
+  static bool eventually(F f, std::chrono::milliseconds bound = 5s) {
+    const auto end = Clock::now() + bound;
+    while (Clock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(1ms);
+    }
+    return f();
+  }
+  Job job() {
+    Job j;
+    j.pool = pool_;
+    return j;
+  }
+
+  std::string dir_, fifo_;
+  int writer_ = -1;
+  std::shared_ptr<pool::Pool> pool_;
+};
+
+TEST_F(AsyncDraw, StarvedPoolPausesTheJobAndTheFedFifoWakesIt) {
+  make();
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  ASSERT_NE(ctx, nullptr);
+  Job j = job();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);  // not blocked, not failed
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_OK);
+  const auto fds = wait_fds(ctx);
+  ASSERT_EQ(fds.size(), 1u);
+  std::size_t added = 0, deleted = 0;
+  ASSERT_EQ(ASYNC_WAIT_CTX_get_changed_fds(ctx, nullptr, &added, nullptr, &deleted), 1);
+  EXPECT_EQ(added, 1u);
+  EXPECT_EQ(deleted, 0u);
+  EXPECT_EQ(::fcntl(fds[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_NE(::fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
+  EXPECT_FALSE(readable(fds[0], 200ms)) << "the fd must stay quiet while starved";
+  EXPECT_EQ(pool_->stats().requests_queued, 1u);
+
+  feed(256);
+  EXPECT_TRUE(readable(fds[0], 5s));
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.ret, 1);
+  EXPECT_EQ(j.rc, Errc::ok);
+  EXPECT_FALSE(all_zero(j.out));
+  EXPECT_FALSE(readable(fds[0], 0ms)) << "drained on resume";
+  const pool::Stats s = pool_->stats();
+  EXPECT_EQ(s.requests_paused, 1u);
+  EXPECT_EQ(s.requests_resumed, 1u);
+  EXPECT_EQ(s.requests_queued, 0u);
+  EXPECT_EQ(s.async_callbacks, 0u);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, CallbackRunsWhenSetAndStatusSaysOk) {
+  make();
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  static std::atomic<int> calls{0};
+  calls = 0;
+  ASSERT_EQ(ASYNC_WAIT_CTX_set_callback(
+                ctx, [](void* arg) -> int {
+                  static_cast<std::atomic<int>*>(arg)->fetch_add(1);
+                  return 1;
+                },
+                &calls),
+            1);
+  Job j = job();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_OK);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(calls.load(), 0);
+  feed(256);
+  // Callback mode: no fd polling.
+  ASSERT_TRUE(eventually([] { return calls.load() == 1; }));
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_OK);
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::ok);
+  EXPECT_EQ(pool_->stats().async_callbacks, 1u);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, ManyJobsPausedAtOnceOnOneThreadAllFinishWithTheirOwnBytes) {
+  make();
+  constexpr int kJobs = 40;
+  std::vector<Job> jobs(kJobs, job());
+  std::vector<ASYNC_WAIT_CTX*> ctxs(kJobs);
+  for (int i = 0; i < kJobs; ++i) {
+    ctxs[i] = ASYNC_WAIT_CTX_new();
+    ASSERT_EQ(step(jobs[i], ctxs[i]), ASYNC_PAUSE) << i;
+  }
+  EXPECT_EQ(pool_->stats().requests_queued, static_cast<std::uint64_t>(kJobs));
+  int finished = 0;
+  const auto end = Clock::now() + 20s;
+  while (finished < kJobs && Clock::now() < end) {
+    feed(512);
+    for (int i = 0; i < kJobs; ++i) {
+      if (jobs[i].job == nullptr) continue;
+      if (!readable(wait_fds(ctxs[i])[0], 1ms)) continue;
+      const int r = step(jobs[i], ctxs[i]);
+      if (r == ASYNC_FINISH) ++finished;
+      else EXPECT_EQ(r, ASYNC_PAUSE);
+    }
+  }
+  ASSERT_EQ(finished, kJobs);
+  std::set<std::array<std::uint8_t, 32>> distinct;
+  for (int i = 0; i < kJobs; ++i) {
+    EXPECT_EQ(jobs[i].rc, Errc::ok) << i;
+    distinct.insert(jobs[i].out);
+    ASYNC_WAIT_CTX_free(ctxs[i]);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kJobs));
+}
+
+TEST_F(AsyncDraw, HundredsOfPauseResumeCyclesReuseOneFdPerWaitCtxAndLeakNone) {
+  make();
+  const int fds_before = open_fds();
+  ASYNC_WAIT_CTX* reused = ASYNC_WAIT_CTX_new();
+  OSSL_ASYNC_FD reused_fd = -1;
+  for (int i = 0; i < 300; ++i) {
+    const bool fresh_ctx = i % 2 == 1;
+    ASYNC_WAIT_CTX* ctx = fresh_ctx ? ASYNC_WAIT_CTX_new() : reused;
+    Job j = job();
+    ASSERT_EQ(step(j, ctx), ASYNC_PAUSE) << "cycle " << i;
+    const auto fds = wait_fds(ctx);
+    ASSERT_EQ(fds.size(), 1u);
+    std::size_t added = 0, deleted = 0;
+    ASSERT_EQ(ASYNC_WAIT_CTX_get_changed_fds(ctx, nullptr, &added, nullptr, &deleted), 1);
+    if (!fresh_ctx) {
+      if (reused_fd < 0) {
+        reused_fd = fds[0];
+        EXPECT_EQ(added, 1u);
+      } else {
+        EXPECT_EQ(fds[0], reused_fd);
+        EXPECT_EQ(added, 0u) << "a reused fd is reported added once";
+      }
+    }
+    feed(128);
+    ASSERT_TRUE(readable(fds[0], 5s)) << "cycle " << i;
+    ASSERT_EQ(step(j, ctx), ASYNC_FINISH) << "cycle " << i;
+    ASSERT_EQ(j.rc, Errc::ok);
+    if (fresh_ctx) ASYNC_WAIT_CTX_free(ctx);
+    starve();
+  }
+  ASYNC_WAIT_CTX_free(reused);
+  EXPECT_EQ(open_fds(), fds_before);
+  const pool::Stats s = pool_->stats();
+  EXPECT_GE(s.requests_paused, 300u);
+  EXPECT_EQ(s.requests_paused, s.requests_resumed);
+}
+
+TEST_F(AsyncDraw, DeadlineEndsAPausedRequestAndMakesTheFdReadable) {
+  make(/*async_timeout=*/300ms);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  const auto t0 = Clock::now();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
+  const OSSL_ASYNC_FD fd = wait_fds(ctx).at(0);
+  ASSERT_TRUE(readable(fd, 5s));
+  const auto waited = Clock::now() - t0;
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 3s);
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_ERR);
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.ret, 0);
+  EXPECT_EQ(j.rc, Errc::timed_out);
+  EXPECT_TRUE(all_zero(j.out));
+  const pool::Stats s = pool_->stats();
+  EXPECT_EQ(s.paused_timed_out, 1u);
+  EXPECT_EQ(s.requests_queued, 0u);
+  // The wait ctx serves the next job as before.
+  Job k = job();
+  ASSERT_EQ(step(k, ctx), ASYNC_PAUSE);
+  feed(256);
+  ASSERT_TRUE(readable(fd, 5s));
+  EXPECT_EQ(step(k, ctx), ASYNC_FINISH);
+  EXPECT_EQ(k.rc, Errc::ok);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, AsyncTimeoutZeroNeverPausesAndFailsAtOnce) {
+  make(/*async_timeout=*/0ms);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::entropy_short);
+  EXPECT_TRUE(wait_fds(ctx).empty());
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, EagainWhenThePoolCannotQueueThenOkOnceItCan) {
+  pool::fault::arm(pool::fault::Point::gatherer_start, 1'000'000);
+  make();
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_EAGAIN);
+  const OSSL_ASYNC_FD fd = wait_fds(ctx).at(0);
+  EXPECT_TRUE(readable(fd, 0ms)) << "EAGAIN: resume at once";
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);  // still cannot queue
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_EAGAIN);
+  pool::fault::disarm_all();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);  // queued now
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_OK);
+  EXPECT_FALSE(readable(fd, 100ms));
+  feed(256);
+  ASSERT_TRUE(readable(fd, 5s));
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::ok);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, ErrWhenTheOnlySourceFailsWhilePaused) {
+  // A source with nothing to give, then failing with EIO: nothing can
+  // serve, and the paused request ends with the reason.
+  auto src = std::make_unique<testing::FakeSource>(testing::FakeSource::Mode::would_block);
+  testing::FakeSource* fake = src.get();
+  std::vector<pool::Pool::CustomSource> srcs;
+  srcs.push_back({std::move(src), 8});
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(pool::Config{}, std::move(srcs), p), Errc::ok);
+  pool_ = std::move(p);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
+  const OSSL_ASYNC_FD fd = wait_fds(ctx).at(0);
+  EXPECT_FALSE(readable(fd, 100ms));
+  fake->mode = testing::FakeSource::Mode::error;
+  ASSERT_TRUE(readable(fd, 5s));
+  EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_ERR);
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::no_usable_source);
+  // Never can: the next request fails at once, without pausing.
+  Job k = job();
+  EXPECT_EQ(step(k, ctx), ASYNC_FINISH);
+  EXPECT_EQ(k.rc, Errc::no_usable_source);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, EventfdFailingInsideAJobIsAnErrorNotAHang) {
+  make();
+  pool::fault::arm(pool::fault::Point::eventfd, 1);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::wait_fd_failed);
+  EXPECT_TRUE(wait_fds(ctx).empty());
+  ASYNC_WAIT_CTX_free(ctx);
+
+  // The real thing: out of file descriptors (EMFILE). The gatherer runs
+  // already (a short wait in line starts it), so only the eventfd is new.
+  std::array<std::uint8_t, 32> b{};
+  EXPECT_EQ(pool_->read(b, {}, false, 1ms), Errc::timed_out);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  ctx = ASYNC_WAIT_CTX_new();
+  Job k = job();
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const int r = step(k, ctx);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(r, ASYNC_FINISH);
+  EXPECT_EQ(k.rc, Errc::wait_fd_failed);
+  ASYNC_WAIT_CTX_free(ctx);
+  // And the process keeps working.
+  ctx = ASYNC_WAIT_CTX_new();
+  Job m = job();
+  ASSERT_EQ(step(m, ctx), ASYNC_PAUSE);
+  feed(256);
+  ASSERT_TRUE(readable(wait_fds(ctx).at(0), 5s));
+  EXPECT_EQ(step(m, ctx), ASYNC_FINISH);
+  EXPECT_EQ(m.rc, Errc::ok);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, WaitCtxFreedWhilePausedWithdrawsTheRequestAndClosesTheFd) {
+  make();
+  const int fds_before = open_fds();
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  static std::atomic<int> calls{0};
+  calls = 0;
+  ASYNC_WAIT_CTX_set_callback(
+      ctx, [](void*) -> int { return calls.fetch_add(1), 1; }, nullptr);
+  Job j = job();
+  ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
+  const OSSL_ASYNC_FD fd = wait_fds(ctx).at(0);
+  EXPECT_EQ(pool_->stats().requests_queued, 1u);
+  // As SSL_free does for a connection whose handshake is paused: the job
+  // is never resumed.
+  ASYNC_WAIT_CTX_free(ctx);
+  abandoned_jobs().push_back(j.job);
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(pool_->stats().requests_queued, 0u);
+  EXPECT_EQ(open_fds(), fds_before);
+  feed(256);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(calls.load(), 0) << "no callback after the wait ctx is freed";
+  // The pool serves others.
+  std::array<std::uint8_t, 32> b{};
+  EXPECT_EQ(pool_->read(b, {}, false, 5s), Errc::ok);
+}
+
+TEST_F(AsyncDraw, BlockedPausesWaitInTheThreadBounded) {
+  make(/*async_timeout=*/3s);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  j.block_pauses = true;
+  std::thread feeder([&] {
+    std::this_thread::sleep_for(200ms);
+    feed(256);
+  });
+  const auto t0 = Clock::now();
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);  // never paused: it could not
+  feeder.join();
+  EXPECT_EQ(j.rc, Errc::ok);
+  EXPECT_LT(Clock::now() - t0, 2500ms);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, SecondJobOnABusyWaitCtxWaitsInTheThread) {
+  make(/*async_timeout=*/10s, /*block_timeout=*/150ms);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job a = job();
+  ASSERT_EQ(step(a, ctx), ASYNC_PAUSE);
+  Job b = job();
+  EXPECT_EQ(step(b, ctx), ASYNC_FINISH);  // bounded wait, not a pause
+  EXPECT_EQ(b.rc, Errc::timed_out);
+  feed(256);
+  ASSERT_TRUE(readable(wait_fds(ctx).at(0), 5s));
+  EXPECT_EQ(step(a, ctx), ASYNC_FINISH);
+  EXPECT_EQ(a.rc, Errc::ok);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, ForbiddenPausingInsideAJobWaitsBoundedByBlockTimeout) {
+  make(/*async_timeout=*/10s, /*block_timeout=*/150ms);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  j.pausing = async::Pausing::forbidden;
+  const auto t0 = Clock::now();
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_GE(Clock::now() - t0, 140ms);
+  EXPECT_EQ(j.rc, Errc::timed_out);
+  EXPECT_TRUE(wait_fds(ctx).empty()) << "no fd for a caller that cannot pause";
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, OutsideAJobBlocksUpToBlockTimeoutAndZeroFailsAtOnce) {
+  make(/*async_timeout=*/10s, /*block_timeout=*/150ms);
+  std::array<std::uint8_t, 32> b{};
+  async::DrawRequest req;
+  req.out = b;
+  req.pausing = async::Pausing::allowed;  // but no job
+  auto t0 = Clock::now();
+  EXPECT_EQ(async::draw(pool_, req), Errc::timed_out);
+  EXPECT_GE(Clock::now() - t0, 140ms);
+  pool_.reset();
+  make(/*async_timeout=*/10s, /*block_timeout=*/5s);
+  std::thread feeder([&] {
+    std::this_thread::sleep_for(50ms);
+    feed(256);
+  });
+  t0 = Clock::now();
+  EXPECT_EQ(async::draw(pool_, req), Errc::ok);  // woken by the feed
+  EXPECT_LT(Clock::now() - t0, 4s);
+  feeder.join();
+  pool_.reset();
+  make(/*async_timeout=*/10s, /*block_timeout=*/0ms);
+  t0 = Clock::now();
+  EXPECT_EQ(async::draw(pool_, req), Errc::entropy_short);
+  EXPECT_LT(Clock::now() - t0, 100ms);
+}
+
+TEST_F(AsyncDraw, ServedAtOnceInsideAJobNeedsNoFd) {
+  make();
+  feed(512);
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
+  EXPECT_EQ(j.rc, Errc::ok);
+  EXPECT_TRUE(wait_fds(ctx).empty());
+  EXPECT_EQ(pool_->stats().requests_paused, 0u);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+}  // namespace
+}  // namespace seedpool
