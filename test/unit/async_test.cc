@@ -19,6 +19,8 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <memory>
+#include <random>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <thread>
@@ -551,6 +553,89 @@ TEST_F(AsyncDraw, ServedAtOnceInsideAJobNeedsNoFd) {
   EXPECT_TRUE(wait_fds(ctx).empty());
   EXPECT_EQ(pool_->stats().requests_paused, 0u);
   ASYNC_WAIT_CTX_free(ctx);
+}
+
+// Issue 8's stress: 2 threads, each running thousands of jobs (many in
+// flight at once, all on that thread) against one pool that a third thread
+// starves and feeds at random. Every job ends, with its bytes or a clear
+// error, within the deadline plus a margin (the watchdog fails the test
+// instead of hanging it), and the pool's counters balance: every draw is
+// counted exactly once, served or failed.
+TEST_F(AsyncDraw, StressTwoThreadsThousandsOfJobsRandomlyStarvedAndFed) {
+  make(/*async_timeout=*/300ms);
+  constexpr int kJobsPerThread = 2000;
+  constexpr int kInFlight = 24;
+  const pool::Stats before = pool_->stats();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, bad{0};
+  std::thread feeder([&] {
+    std::mt19937 rng(42);
+    std::vector<std::uint8_t> b(512);
+    while (!stop.load()) {
+      // Starved for 0-40 ms (now and then for longer than the deadline),
+      // then a burst of 0-512 bytes.
+      std::this_thread::sleep_for(std::chrono::milliseconds(
+          rng() % 50 == 0 ? 400 : rng() % 40));
+      const std::size_t n = rng() % 513;
+      for (auto& x : b) x = static_cast<std::uint8_t>(rng());
+      if (n > 0) (void)::write(writer_, b.data(), n);
+    }
+  });
+  auto worker = [&] {
+    std::vector<Job> jobs(kInFlight, job());
+    std::vector<ASYNC_WAIT_CTX*> ctxs(kInFlight, nullptr);
+    int started = 0, ended = 0;
+    for (auto& c : ctxs) c = ASYNC_WAIT_CTX_new();
+    auto finish = [&](Job& j) {
+      ++ended;
+      if (j.rc == Errc::ok) ++ok;
+      else if (j.rc == Errc::timed_out) ++failed;
+      else ++bad;
+    };
+    while (ended < kJobsPerThread) {
+      for (int i = 0; i < kInFlight; ++i) {
+        Job& j = jobs[i];
+        if (j.job == nullptr) {
+          if (started == kJobsPerThread) continue;
+          ++started;
+          j.rc = Errc::pending;
+          if (step(j, ctxs[i]) == ASYNC_FINISH) finish(j);
+        } else if (readable(wait_fds(ctxs[i]).at(0), 0ms)) {
+          if (step(j, ctxs[i]) == ASYNC_FINISH) finish(j);
+        }
+      }
+      std::vector<pollfd> p;
+      for (int i = 0; i < kInFlight; ++i)
+        if (jobs[i].job != nullptr) p.push_back({wait_fds(ctxs[i]).at(0), POLLIN, 0});
+      if (!p.empty()) (void)::poll(p.data(), p.size(), 50);
+    }
+    for (auto* c : ctxs) ASYNC_WAIT_CTX_free(c);
+  };
+  // The watchdog: each worker must end in time, or the test fails (the
+  // process is then killed by ctest's timeout rather than hanging CI).
+  std::atomic<int> done_workers{0};
+  std::thread t1([&] { worker(); done_workers++; });
+  std::thread t2([&] { worker(); done_workers++; });
+  const bool in_time = eventually([&] { return done_workers.load() == 2; }, 90s);
+  ASSERT_TRUE(in_time) << "jobs did not all end: ok=" << ok << " failed=" << failed;
+  t1.join();
+  t2.join();
+  stop = true;
+  feeder.join();
+  EXPECT_EQ(ok + failed + bad, 2 * kJobsPerThread);
+  EXPECT_EQ(bad.load(), 0) << "only bytes or timed_out";
+  EXPECT_GT(ok.load(), 0);
+  const pool::Stats after = pool_->stats();
+  EXPECT_EQ((after.requests_served - before.requests_served) +
+                (after.requests_failed - before.requests_failed),
+            static_cast<std::uint64_t>(2 * kJobsPerThread));
+  EXPECT_EQ(after.requests_served - before.requests_served,
+            static_cast<std::uint64_t>(ok.load()));
+  EXPECT_EQ(after.requests_queued, 0u);
+  EXPECT_EQ(after.requests_paused, after.requests_resumed);
+  std::printf("stress: %d served, %d timed out, %llu pauses\n", ok.load(),
+              failed.load(),
+              static_cast<unsigned long long>(after.requests_paused));
 }
 
 }  // namespace
