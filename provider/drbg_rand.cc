@@ -35,6 +35,7 @@
 
 #include "async/draw.h"
 #include "pool/generator.h"
+#include "provider/drbg_core.h"
 #include "provider/errors.h"
 #include "provider/prov_ctx.h"
 #include "provider/rand_common.h"
@@ -57,13 +58,10 @@ struct DrbgCtx {
   const OSSL_CORE_HANDLE* handle = nullptr;
   const ProvCtx* prov = nullptr;  // outlives us (see seed_rand.cc)
   std::shared_ptr<pool::Pool> pool;  // null: provider not running
-  std::unique_ptr<Generator> gen;
+  DrbgCore core;  // the generator and its rules, shared with random_provider
   std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
   InstanceLock lock;
   bool parent_ignored = false;
-  // A reseed with prediction resistance was asked for and deferred: the
-  // next generate's reseed must read fresh source input too.
-  bool reseed_pr_pending = false;
 };
 
 OSSL_FUNC_rand_newctx_fn drbg_newctx;
@@ -91,93 +89,26 @@ bool check_ready(const DrbgCtx* c) {
   return true;
 }
 
-// Draws a seed from the pool (adin mixed in first, fresh sources for
-// prediction resistance) and reseeds. The seed goes through the generator's
-// locked scratch, never the stack (this may run inside an ASYNC job).
-bool reseed_from_pool(DrbgCtx* c, const unsigned char* adin,
-                      std::size_t adin_len, bool pr, bool may_pause) {
-  std::span<std::uint8_t> seed = c->gen->seed_scratch();
-  async::DrawRequest req;
-  req.out = seed;
-  req.adin = {adin, adin != nullptr ? adin_len : 0};
-  req.prediction_resistance = pr;
-  req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
-  pool::Errc rc = async::draw(c->pool, req);
-  if (rc == pool::Errc::ok) rc = c->gen->reseed(seed, c->pool->epoch());
-  if (rc == pool::Errc::ok && pr) c->reseed_pr_pending = false;
-  if (rc != pool::Errc::ok) {
-    OPENSSL_cleanse(seed.data(), seed.size());
-    // No format: this runs inside ASYNC jobs too.
-    SEEDPOOL_RAISE(c->handle, reason_for(rc));
-    return false;
-  }
-  return true;
-}
-
-// Reseeds when a trigger says so, then generates. Arguments already checked.
-// A request longer than reseed_bytes (which may be as low as 1) is served
-// in pieces of at most reseed_bytes, each after the reseed the policy asks
-// for: EVP splits requests by max_request only. On failure nothing of the
-// request is left in `out`.
+// Generates under the shared rules (drbg_core.h). Arguments already checked.
 bool generate_locked(DrbgCtx* c, unsigned char* out, std::size_t outlen,
                      bool pr, const unsigned char* adin, std::size_t adin_len,
                      bool may_pause) {
-  bool has_adin = adin != nullptr && adin_len > 0;
-  pr = pr || c->reseed_pr_pending;
-  const std::uint64_t piece_max = c->gen->policy().reseed_bytes;
-  std::size_t done = 0;
-  while (done < outlen) {
-    const std::size_t n = static_cast<std::size_t>(
-        std::min<std::uint64_t>(outlen - done, piece_max));
-    const Generator::Trigger t =
-        c->gen->reseed_trigger(n, pr, has_adin, c->pool->epoch());
-    if (t == Generator::Trigger::epoch) {
-      // Not a limit: reseed if the pool can serve now, else carry on.
-      std::span<std::uint8_t> seed = c->gen->seed_scratch();
-      if (c->pool->try_read(seed, {}, false) == pool::Errc::ok)
-        (void)c->gen->reseed(seed, c->pool->epoch());
-      OPENSSL_cleanse(seed.data(), seed.size());
-    } else if (t != Generator::Trigger::none &&
-               !reseed_from_pool(c, adin, adin_len, pr, may_pause)) {
-      OPENSSL_cleanse(out, done);
-      return false;
-    }
-    if (pool::Errc rc = c->gen->generate({out + done, n}); rc != pool::Errc::ok) {
-      OPENSSL_cleanse(out, done);
-      SEEDPOOL_RAISE(c->handle, reason_for(rc));
-      return false;
-    }
-    done += n;
-    // Prediction resistance and additional input apply to the request, not
-    // to every piece.
-    pr = false;
-    has_adin = false;
-    adin = nullptr;
-    adin_len = 0;
-  }
-  return true;
+  const DrbgCall call{c->handle, c->pool,
+                      may_pause ? async::Pausing::allowed
+                                : async::Pausing::forbidden};
+  return drbg_core_generate(c->core, call, out, outlen, pr, adin, adin_len);
 }
 
 void* drbg_newctx(void* provctx, void* parent,
                   const OSSL_DISPATCH* /*parent_dispatch*/) {
   auto* pc = static_cast<ProvCtx*>(provctx);
   if (pc == nullptr) return nullptr;
-  if (!pc->cipher) {
-    SEEDPOOL_RAISE(pc->handle, kReasonCipherFailed,
-                   "AES-256-CTR is not available in libcrypto");
-    return nullptr;
-  }
   std::unique_ptr<DrbgCtx> c(new (std::nothrow) DrbgCtx);
   if (!c) {
     SEEDPOOL_RAISE(pc->handle, kReasonOutOfMemory);
     return nullptr;
   }
-  if (pool::Errc rc = Generator::create(*pc->cipher, c->gen);
-      rc != pool::Errc::ok) {
-    SEEDPOOL_RAISE(pc->handle, reason_for(rc), "creating the generator: %s",
-                   pool::describe(rc));
-    return nullptr;
-  }
+  if (!drbg_core_create(*pc, c->core)) return nullptr;
   c->handle = pc->handle;
   c->prov = pc;
   c->pool = pc->pool;
@@ -236,9 +167,9 @@ bool read_policy(const DrbgCtx* c, const OSSL_PARAM params[],
 int drbg_set_ctx_params(void* vctx, const OSSL_PARAM params[]) {
   DrbgCtx* c = as_ctx(vctx);
   if (params == nullptr) return 1;
-  Generator::Policy policy = c->gen->policy();
+  Generator::Policy policy = c->core.gen->policy();
   if (!read_policy(c, params, policy)) return 0;
-  if (c->gen->set_policy(policy) != pool::Errc::ok) {
+  if (c->core.gen->set_policy(policy) != pool::Errc::ok) {
     SEEDPOOL_RAISE(c->handle, kReasonBadParam, "reseed policy out of range");
     return 0;
   }
@@ -261,15 +192,15 @@ int drbg_instantiate(void* vctx, unsigned int strength, int /*pr*/,
     SEEDPOOL_RAISE(c->handle, kReasonConditionerFailed);
     return 0;
   }
-  c->gen->request_reseed();
+  c->core.gen->request_reseed();
   c->state.store(EVP_RAND_STATE_READY, std::memory_order_relaxed);
   return 1;
 }
 
 int drbg_uninstantiate(void* vctx) {
   DrbgCtx* c = as_ctx(vctx);
-  c->gen->wipe();
-  c->reseed_pr_pending = false;
+  c->core.gen->wipe();
+  c->core.reseed_pr_pending = false;
   c->state.store(EVP_RAND_STATE_UNINITIALISED, std::memory_order_relaxed);
   return 1;
 }
@@ -306,16 +237,16 @@ int drbg_reseed(void* vctx, int pr, const unsigned char* ent, size_t ent_len,
     SEEDPOOL_RAISE(c->handle, kReasonConditionerFailed);
     return 0;
   }
-  std::span<std::uint8_t> seed = c->gen->seed_scratch();
+  std::span<std::uint8_t> seed = c->core.gen->seed_scratch();
   pool::Errc rc = c->pool->try_read(seed, {}, pr != 0);
-  if (rc == pool::Errc::ok) rc = c->gen->reseed(seed, c->pool->epoch());
+  if (rc == pool::Errc::ok) rc = c->core.gen->reseed(seed, c->pool->epoch());
   OPENSSL_cleanse(seed.data(), seed.size());
   if (rc == pool::Errc::ok) {
-    if (pr != 0) c->reseed_pr_pending = false;
+    if (pr != 0) c->core.reseed_pr_pending = false;
     return 1;
   }
-  c->gen->request_reseed();
-  if (pr != 0) c->reseed_pr_pending = true;
+  c->core.gen->request_reseed();
+  if (pr != 0) c->core.reseed_pr_pending = true;
   if (rc == pool::Errc::entropy_short) return 1;  // deferred, see above
   SEEDPOOL_RAISE(c->handle, reason_for(rc));
   return 0;
@@ -410,9 +341,9 @@ int drbg_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
     case CommonParams::more: break;
   }
   OSSL_PARAM* p;
-  const Generator::Policy& policy = c->gen->policy();
+  const Generator::Policy& policy = c->core.gen->policy();
   if ((p = OSSL_PARAM_locate(params, OSSL_DRBG_PARAM_RESEED_COUNTER)) != nullptr &&
-      !OSSL_PARAM_set_uint(p, c->gen->reseed_count()))
+      !OSSL_PARAM_set_uint(p, c->core.gen->reseed_count()))
     return 0;
   if ((p = OSSL_PARAM_locate(params, OSSL_DRBG_PARAM_RESEED_REQUESTS)) != nullptr &&
       !OSSL_PARAM_set_uint(p, static_cast<unsigned int>(std::min<std::uint64_t>(
@@ -431,10 +362,10 @@ int drbg_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
     return 0;
   if ((p = OSSL_PARAM_locate(params, kParamDrbgMemory)) != nullptr &&
       !OSSL_PARAM_set_utf8_string(
-          p, c->gen->memory_locked()
-                 ? (c->gen->wipe_on_fork() ? "mlock=yes,wipeonfork=yes"
+          p, c->core.gen->memory_locked()
+                 ? (c->core.gen->wipe_on_fork() ? "mlock=yes,wipeonfork=yes"
                                            : "mlock=yes,wipeonfork=no")
-                 : (c->gen->wipe_on_fork() ? "mlock=no,wipeonfork=yes"
+                 : (c->core.gen->wipe_on_fork() ? "mlock=no,wipeonfork=yes"
                                            : "mlock=no,wipeonfork=no")))
     return 0;
   if (!c->pool) {
@@ -448,7 +379,7 @@ int drbg_verify_zeroization(void* vctx) {
   DrbgCtx* c = as_ctx(vctx);
   return c->state.load(std::memory_order_relaxed) ==
                  EVP_RAND_STATE_UNINITIALISED &&
-         c->gen->zeroized();
+         c->core.gen->zeroized();
 }
 
 }  // namespace

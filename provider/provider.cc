@@ -13,8 +13,18 @@
 #include "provider/drbg_rand.h"
 #include "provider/errors.h"
 #include "provider/prov_ctx.h"
+#include "provider/random_bytes.h"
 #include "provider/seed_rand.h"
 #include "provider/stats_file.h"
+
+// OpenSSL 3.5's random_provider entry (core_dispatch.h), for `[random]
+// random_provider = seedpool`. 3.0's headers lack it: defined with 3.5's
+// value so that a module built on 3.0 serves RAND_bytes on 3.5 too. 3.0's
+// core ignores function ids it does not know (crypto/provider_core.c,
+// provider_init: a switch with no default), so the entry is harmless there.
+#ifndef OSSL_FUNC_PROVIDER_RANDOM_BYTES
+#define OSSL_FUNC_PROVIDER_RANDOM_BYTES 1032
+#endif
 
 #ifndef SEEDPOOL_VERSION
 #define SEEDPOOL_VERSION "0.0.0"
@@ -45,6 +55,7 @@ void prov_teardown(void* vprov) {
   auto* pc = static_cast<ProvCtx*>(vprov);
   if (pc == nullptr) return;
   if (pc->pool) write_stats_file(*pc->pool);
+  random_bytes_detach();  // before pc's cipher reference goes
   delete pc;
 }
 
@@ -63,6 +74,10 @@ const OSSL_PARAM kProvGettables[] = {
     OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
     OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, nullptr, 0),
     OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
+    // random_provider (OpenSSL 3.5): process-wide, see random_bytes.h.
+    OSSL_PARAM_uint64("random_provider_calls", nullptr),
+    OSSL_PARAM_uint64("random_provider_bytes", nullptr),
+    OSSL_PARAM_uint64("random_provider_failed", nullptr),
     OSSL_PARAM_END,
 };
 
@@ -85,6 +100,18 @@ int prov_get_params(void* vprov, OSSL_PARAM params[]) {
                          pc->pool->health() != pool::Health::failed;
     if (!OSSL_PARAM_set_int(p, running ? 1 : 0)) return 0;
   }
+  if (OSSL_PARAM_locate(params, "random_provider_calls") != nullptr ||
+      OSSL_PARAM_locate(params, "random_provider_bytes") != nullptr ||
+      OSSL_PARAM_locate(params, "random_provider_failed") != nullptr) {
+    const RandomProviderStats rs = random_provider_stats();
+    if (((p = OSSL_PARAM_locate(params, "random_provider_calls")) != nullptr &&
+         !OSSL_PARAM_set_uint64(p, rs.calls)) ||
+        ((p = OSSL_PARAM_locate(params, "random_provider_bytes")) != nullptr &&
+         !OSSL_PARAM_set_uint64(p, rs.bytes)) ||
+        ((p = OSSL_PARAM_locate(params, "random_provider_failed")) != nullptr &&
+         !OSSL_PARAM_set_uint64(p, rs.failed)))
+      return 0;
+  }
   return 1;
 }
 
@@ -105,6 +132,7 @@ const OSSL_DISPATCH kProviderFunctions[] = {
     FN(OSSL_FUNC_PROVIDER_GET_PARAMS, prov_get_params),
     FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, prov_query_operation),
     FN(OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, prov_get_reason_strings),
+    FN(OSSL_FUNC_PROVIDER_RANDOM_BYTES, random_bytes_fn),
     {0, nullptr},
 };
 #undef FN
@@ -157,6 +185,7 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     // Raised now for callers that look (OSSL_PROVIDER_load users); the
     // config loader discards it, so every request raises it again.
     if (!pc->pool) raise_not_running(*pc);
+    random_bytes_attach();  // matched by random_bytes_detach in teardown
     *out = kProviderFunctions;
     *provctx = pc.release();
     return 1;

@@ -1,5 +1,6 @@
 #include "provider/stats_file.h"
 
+#include "provider/random_bytes.h"
 #include "provider/stats_params.h"
 
 #include <fcntl.h>
@@ -38,6 +39,11 @@ std::string format_stats_line(const pool::Pool& pool) {
   add("gatherer_wakeups", std::to_string(s.gatherer_wakeups));
   add("memory", format_memory(s));
   add("seed_file", format_seed_file(s));
+  // OpenSSL 3.5's random_provider: what proves it served RAND_bytes.
+  const RandomProviderStats rs = random_provider_stats();
+  add("random_provider_calls", std::to_string(rs.calls));
+  add("random_provider_bytes", std::to_string(rs.bytes));
+  add("random_provider_failed", std::to_string(rs.failed));
   line += '\n';
   return line;
 }

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "provider/random_bytes.h"
+
 namespace seedpool::provider {
 namespace {
 
@@ -60,7 +62,8 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
       "requests_timed_out", "requests_paused", "requests_resumed",
       "paused_timed_out", "async_callbacks", "requests_queued",
       "gatherer_wakeups", "sources",         "source_bytes", "gatherer",
-      "memory",          "seed_file"};
+      "memory",          "seed_file", "random_provider_calls",
+      "random_provider_bytes"};
   bool want_snapshot = false;
   for (const char* k : kSnapshotKeys)
     want_snapshot = want_snapshot || OSSL_PARAM_locate(params, k) != nullptr;
@@ -78,6 +81,14 @@ int get_stats_params(const pool::Pool& pool, OSSL_PARAM params[]) noexcept {
         !set_u64(params, "requests_queued", s.requests_queued) ||
         !set_u64(params, "gatherer_wakeups", s.gatherer_wakeups))
       return 0;
+    // OpenSSL 3.5's random_provider (process-wide, like the pool).
+    if (OSSL_PARAM_locate(params, "random_provider_calls") != nullptr ||
+        OSSL_PARAM_locate(params, "random_provider_bytes") != nullptr) {
+      const RandomProviderStats rs = random_provider_stats();
+      if (!set_u64(params, "random_provider_calls", rs.calls) ||
+          !set_u64(params, "random_provider_bytes", rs.bytes))
+        return 0;
+    }
     auto set_str = [&](const char* key, const std::string& v) {
       OSSL_PARAM* p = OSSL_PARAM_locate(params, key);
       return p == nullptr || OSSL_PARAM_set_utf8_string(p, v.c_str());

@@ -24,6 +24,8 @@
       OSSL_PARAM_uint64("read_wakeup_threshold", nullptr),           \
       OSSL_PARAM_uint64("write_wakeup_threshold", nullptr),          \
       OSSL_PARAM_uint64("gatherer_wakeups", nullptr),                \
+      OSSL_PARAM_uint64("random_provider_calls", nullptr),           \
+      OSSL_PARAM_uint64("random_provider_bytes", nullptr),           \
       OSSL_PARAM_utf8_string("health", nullptr, 0),                  \
       OSSL_PARAM_utf8_string("sources", nullptr, 0),                 \
       OSSL_PARAM_utf8_string("source_bytes", nullptr, 0),            \

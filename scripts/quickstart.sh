@@ -22,8 +22,9 @@ step() { printf '\n==> %s\n' "$*"; }
 # --- 1. Debian packages -------------------------------------------------------
 packages=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
           libgtest-dev libbenchmark-dev python3)
-# rngtest (FIPS 140-2 tests on 2.5 MB of output) for the test suite.
-[ "$mode" = test ] && packages+=(rng-tools5)
+# rngtest (FIPS 140-2 tests on 2.5 MB of output) and HAProxy (async mode
+# against a real server) for the test suite.
+[ "$mode" = test ] && packages+=(rng-tools5 haproxy)
 install_missing "${packages[@]}"
 
 # --- 2. Build ------------------------------------------------------------------

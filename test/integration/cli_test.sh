@@ -31,6 +31,7 @@ OPENSSL=${OPENSSL:-openssl}
 SEED_CONF=$SOURCE_DIR/conf/seedpool.cnf
 DIRECT_CONF=$SOURCE_DIR/conf/seedpool-direct.cnf
 DRBG_CONF=$SOURCE_DIR/conf/seedpool-drbg.cnf
+RP35_CONF=$SOURCE_DIR/conf/seedpool-35.cnf
 SEEDPOOL_RAND=$BUILD_DIR/seedpool-rand
 
 export OPENSSL_MODULES=$BUILD_DIR
@@ -553,6 +554,7 @@ tls_case() {  # <conf>
   assert_exit "s_server (pid $spid)" 0 "$rc" "$TMP/srv.out" "$TMP/srv.err"
   assert_file_contains "s_server" "$TMP/srv.out" "1 server accepts that finished"
 
+  TLS_SERVER_PID=$spid TLS_CLIENT_PID=$cpid  # for the caller's own checks
   assert_int_gt "server (pid $spid): bytes_served" 0 "$(stats_field "$stats" bytes_served "$spid")"
   assert_eq "server (pid $spid): requests_failed" 0 "$(stats_field "$stats" requests_failed "$spid")"
   assert_eq "server (pid $spid): health" ok "$(stats_field "$stats" health "$spid")"
@@ -566,6 +568,83 @@ case_tls_direct_conf() { tls_case "$DIRECT_CONF"; }
 # Under random = SEEDPOOL-DRBG (conf/seedpool-drbg.cnf): each process's
 # per-thread generators seed themselves from the pool.
 case_tls_drbg_conf() { tls_case "$DRBG_CONF"; }
+
+# Cases for OpenSSL 3.5 and later only: exit 77, which ctest reports as
+# skipped (SKIP_RETURN_CODE), on an older openssl.
+require_openssl_35() {
+  local v major minor
+  # "OpenSSL 3.0.19 27 Jan 2026 (Library: OpenSSL 3.0.19 27 Jan 2026)": the
+  # library's version, the last one on the line, is what serves.
+  v=$("$OPENSSL" version | grep -oE 'OpenSSL [0-9]+\.[0-9]+' | tail -n 1)
+  major=${v#OpenSSL }; minor=${major#*.}; major=${major%%.*}
+  if [[ -z $v ]] || ((major < 3 || (major == 3 && minor < 5))); then
+    echo "skip: ${v:-this openssl} has no random_provider (OpenSSL 3.5 and later)"
+    exit 77
+  fi
+}
+
+# OpenSSL 3.5's random_provider (conf/seedpool-35.cnf): `openssl rand` is
+# served by seedpool's random-bytes function, and the counters that only it
+# moves prove it (OpenSSL would use its own DRBGs silently otherwise).
+case_rand_random_provider() {
+  require_openssl_35
+  local i out1 out2 n
+  for i in 1 2; do
+    run "$TMP/out$i" "$TMP/err$i" env OPENSSL_CONF="$RP35_CONF" \
+      SEEDPOOL_STATS_FILE="$TMP/stats$i" "$OPENSSL" rand -hex 32
+    assert_exit "run $i: openssl rand -hex 32 (seedpool-35.cnf)" 0 "$RC" "$TMP/err$i"
+    assert_match "run $i: output" '^[0-9a-f]{64}$' "$(cat "$TMP/out$i")"
+    assert_int_gt "run $i: random_provider_calls" 0 "$(stats_field "$TMP/stats$i" random_provider_calls)"
+    assert_int_ge "run $i: random_provider_bytes" 32 "$(stats_field "$TMP/stats$i" random_provider_bytes)"
+    assert_eq "run $i: random_provider_failed" 0 "$(stats_field "$TMP/stats$i" random_provider_failed)"
+    assert_int_gt "run $i: bytes_served (the generators' seeds)" 0 "$(stats_field "$TMP/stats$i" bytes_served)"
+    assert_eq "run $i: health" ok "$(stats_field "$TMP/stats$i" health)"
+  done
+  out1=$(cat "$TMP/out1")
+  out2=$(cat "$TMP/out2")
+  assert_ne "two runs give different output" "$out1" "$out2"
+
+  # Larger than the generator's 64 KiB: served in pieces, every byte counted.
+  run "$TMP/out3" "$TMP/err3" env OPENSSL_CONF="$RP35_CONF" \
+    SEEDPOOL_STATS_FILE="$TMP/stats3" "$OPENSSL" rand -out "$TMP/big.bin" 200000
+  assert_exit "openssl rand 200000 (seedpool-35.cnf)" 0 "$RC" "$TMP/err3"
+  n=$(wc -c <"$TMP/big.bin" | tr -d ' ')
+  assert_eq "openssl rand 200000 | wc -c" 200000 "$n"
+  assert_int_ge "random_provider_bytes" 200000 "$(stats_field "$TMP/stats3" random_provider_bytes)"
+
+  # The control: the same file without the random_provider line. seedpool
+  # still seeds OpenSSL's DRBGs, but its random-bytes function is not
+  # called, and the counters say so.
+  grep -v '^random_provider' "$RP35_CONF" >"$TMP/no-rp.cnf"
+  run "$TMP/out4" "$TMP/err4" env OPENSSL_CONF="$TMP/no-rp.cnf" \
+    SEEDPOOL_STATS_FILE="$TMP/stats4" "$OPENSSL" rand -hex 32
+  assert_exit "openssl rand without random_provider" 0 "$RC" "$TMP/err4"
+  assert_eq "without random_provider: random_provider_calls" 0 \
+    "$(stats_field "$TMP/stats4" random_provider_calls)"
+}
+
+# A TLS 1.3 handshake with both ends under conf/seedpool-35.cnf: both
+# processes' RAND_bytes (randoms, key shares, ticket keys) were served by
+# seedpool's random-bytes function.
+case_tls_random_provider() {
+  require_openssl_35
+  TLS_SERVER_PID="" TLS_CLIENT_PID=""
+  tls_case "$RP35_CONF"
+  if [[ -z $TLS_SERVER_PID || -z $TLS_CLIENT_PID ]]; then
+    fail "handshake" "expected: a completed handshake" "got: none (see above)"
+    return
+  fi
+  local who pid
+  for who in server client; do
+    if [[ $who == server ]]; then pid=$TLS_SERVER_PID; else pid=$TLS_CLIENT_PID; fi
+    assert_int_gt "$who (pid $pid): random_provider_calls" 0 \
+      "$(stats_field "$TMP/stats" random_provider_calls "$pid")"
+    assert_int_gt "$who (pid $pid): random_provider_bytes" 0 \
+      "$(stats_field "$TMP/stats" random_provider_bytes "$pid")"
+    assert_eq "$who (pid $pid): random_provider_failed" 0 \
+      "$(stats_field "$TMP/stats" random_provider_failed "$pid")"
+  done
+}
 
 # 9. Bad provider configuration values.
 #

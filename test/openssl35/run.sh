@@ -42,7 +42,7 @@ SUITE=trixie
 # What scripts/quickstart.sh installs for `test`, and what the suite (or
 # finding out why it failed) needs beyond minbase.
 PACKAGES=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
-          libgtest-dev python3 rng-tools5 procps libbenchmark-dev)
+          libgtest-dev python3 rng-tools5 procps libbenchmark-dev haproxy)
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 build=${SEEDPOOL_BUILD_DIR:-$src/build}
