@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/async.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -108,12 +109,16 @@ class AsyncProvider : public ::testing::Test {
   // (block_timeout_ms = 0: a caller that cannot pause fails at once), past
   // the start-up health test.
   void load(const char* random_sect) {
-    const std::string lines = "sources = device\ndevice = " + fifo_.path() +
-                              "\ndevice_credit = 8\npool_size = 1024\n"
-                              "write_wakeup_threshold = 512\n"
-                              "block_timeout_ms = 0\nasync_timeout_ms = 10000\n";
-    conf_ = std::make_unique<ConfiguredLibCtx>("async_provider",
-                                               provider_conf(lines, random_sect));
+    load_conf(provider_conf(seedpool_lines(), random_sect));
+  }
+  std::string seedpool_lines() const {
+    return "sources = device\ndevice = " + fifo_.path() +
+           "\ndevice_credit = 8\npool_size = 1024\n"
+           "write_wakeup_threshold = 512\n"
+           "block_timeout_ms = 0\nasync_timeout_ms = 10000\n";
+  }
+  void load_conf(const std::string& text) {
+    conf_ = std::make_unique<ConfiguredLibCtx>("async_provider", text);
     ASSERT_TRUE(conf_->loaded());
     EVP_RAND* r = EVP_RAND_fetch(lib(), "SEEDPOOL", "provider=seedpool");
     ASSERT_NE(r, nullptr);
@@ -526,6 +531,53 @@ TEST_P(AsyncTls, FreeingTheSslWhilePausedLeaksNothingAndNoCallbackFollows) {
     EXPECT_EQ(g_tls_callbacks.load(), 0) << "no callback after SSL_free";
     EXPECT_EQ(open_fds(), fds_before) << "no fd left behind";
   }
+}
+
+// OpenSSL 3.5's random_provider: RAND_bytes goes straight to seedpool's
+// per-thread generators. A thread's generators seed at its first call, so a
+// handshake on a new thread (as in a server's worker) draws from the pool
+// inside its job: it pauses on a starved pool and completes when fed.
+TEST_F(AsyncProvider, RandomProviderHandshakeInAsyncModePausesOnAFreshThread) {
+  if (OpenSSL_version_num() < 0x30500000L)
+    GTEST_SKIP() << "OpenSSL " << OpenSSL_version(OPENSSL_VERSION_STRING)
+                 << " has no random_provider (it came with 3.5)";
+  // [random] before the providers (see conf/seedpool-35.cnf: OpenSSL 3.5.7
+  // unhooks a provider that is already loaded when [random] names it).
+  load_conf("openssl_conf = init\n[init]\nrandom = rand_sect\nproviders = provs\n"
+            "[provs]\nseedpool = sp\ndefault = dflt\n[dflt]\nactivate = 1\n"
+            "[sp]\nactivate = 1\nmodule = " SEEDPOOL_MODULE_DIR "/seedpool.so\n" +
+            seedpool_lines() + "[rand_sect]\nrandom_provider = seedpool\n");
+  Tls t;
+  ASSERT_NO_FATAL_FAILURE(make_server_ctx(lib(), t));
+  starve();
+  const std::uint64_t paused0 = stat("requests_paused");
+  std::atomic<int> first{-1}, err{-1};
+  std::thread server([&] {
+    first = server_step(t);
+    err = first.load();
+    const auto end = Clock::now() + 20s;
+    OSSL_ASYNC_FD fd = -1;
+    std::size_t n = 1;
+    while (err == SSL_ERROR_WANT_ASYNC && Clock::now() < end) {
+      if (SSL_get_all_async_fds(t.s, &fd, &n) != 1 || n != 1) break;
+      if (!readable(fd, 100ms)) continue;
+      err = server_step(t);
+      if (err == SSL_ERROR_WANT_READ) err = server_step(t);
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  // Fed a little at a time, until the handshake is done.
+  const auto end = Clock::now() + 20s;
+  while (Clock::now() < end) {
+    fifo_.feed(256);
+    std::this_thread::sleep_for(50ms);
+    if (err == SSL_ERROR_NONE) break;
+  }
+  server.join();
+  EXPECT_EQ(first, SSL_ERROR_WANT_ASYNC) << "the handshake must pause";
+  ASSERT_EQ(err, SSL_ERROR_NONE);
+  ASSERT_EQ(SSL_do_handshake(t.c), 1);
+  EXPECT_GT(stat("requests_paused"), paused0);
 }
 
 }  // namespace
