@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "../unit/async_test_util.h"
 #include "provider_test_util.h"
 
 namespace seedpool::testing {
@@ -36,29 +37,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-int open_fds() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n - 1;
-}
-
-bool readable(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1 &&
-         (p.revents & POLLIN) != 0;
-}
-
-std::vector<OSSL_ASYNC_FD> wait_fds(ASYNC_WAIT_CTX* ctx) {
-  std::size_t n = 0;
-  if (ASYNC_WAIT_CTX_get_all_fds(ctx, nullptr, &n) != 1) return {};
-  std::vector<OSSL_ASYNC_FD> fds(n);
-  if (n > 0 && ASYNC_WAIT_CTX_get_all_fds(ctx, fds.data(), &n) != 1) return {};
-  return fds;
-}
 
 // The pool's only source, opened read-write by the test so that writes
 // never block on a missing reader.

@@ -34,6 +34,10 @@ using seedpool::testing::get_str;
 using seedpool::testing::get_u64;
 using seedpool::testing::provider_conf;
 using seedpool::testing::queue_has;
+using seedpool::testing::child_succeeded;
+using seedpool::testing::DrawsAcrossFork;
+using seedpool::testing::rand_across_fork;
+using seedpool::testing::read_all;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -88,26 +92,6 @@ std::int64_t coarse_seconds() {
   timespec ts{};
   (void)clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::int64_t>(ts.tv_sec);
-}
-
-// Reads exactly n bytes (a pipe from a forked child); false on EOF/error.
-bool read_all(int fd, void* buf, std::size_t n) {
-  auto* p = static_cast<unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-// Waits for a forked child; true if it exited with status 0.
-bool child_succeeded(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 class SeedpoolDrbg : public seedpool::testing::ProviderFixture {
@@ -563,28 +547,11 @@ TEST(SeedpoolDrbgConfigured, ParentAndChildDifferAfterForkThroughRandBytes) {
   ASSERT_EQ(RAND_bytes_ex(libctx, warm, sizeof(warm), 0), 1);
   ASSERT_EQ(RAND_priv_bytes_ex(libctx, warm, sizeof(warm), 0), 1);
   ASSERT_TRUE(EVP_RAND_is_a(EVP_RAND_CTX_get0_rand(RAND_get0_public(libctx)), kDrbg));
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) ::alarm(10);  // a hung child must not hang the test
-  unsigned char mine[64] = {};
-  const bool ok = RAND_bytes_ex(libctx, mine, 32, 0) == 1 &&
-                  RAND_priv_bytes_ex(libctx, mine + 32, 32, 0) == 1;
-  if (pid == 0) {
-    const bool sent = ok && ::write(fds[1], mine, sizeof(mine)) ==
-                                static_cast<ssize_t>(sizeof(mine));
-    ::_exit(sent ? 0 : 1);
-  }
-  ::close(fds[1]);
-  unsigned char theirs[64] = {};
-  const bool got = read_all(fds[0], theirs, sizeof(theirs));
-  ::close(fds[0]);
-  ASSERT_TRUE(child_succeeded(pid)) << "RAND_bytes failed in the child";
-  ASSERT_TRUE(ok);
-  ASSERT_TRUE(got);
-  EXPECT_NE(std::memcmp(mine, theirs, 32), 0) << "RAND_bytes repeated across fork";
-  EXPECT_NE(std::memcmp(mine + 32, theirs + 32, 32), 0)
+  const DrawsAcrossFork d = rand_across_fork(libctx);
+  ASSERT_TRUE(d.child_ok) << "RAND_bytes failed in the child";
+  ASSERT_TRUE(d.parent_ok);
+  EXPECT_NE(std::memcmp(d.mine, d.theirs, 32), 0) << "RAND_bytes repeated across fork";
+  EXPECT_NE(std::memcmp(d.mine + 32, d.theirs + 32, 32), 0)
       << "RAND_priv_bytes repeated across fork";
 }
 

@@ -11,8 +11,10 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -55,6 +57,56 @@ inline std::string get_str(EVP_RAND_CTX* ctx, const char* key) {
                      OSSL_PARAM_END};
   EXPECT_EQ(EVP_RAND_CTX_get_params(ctx, p), 1) << key;
   return buf;
+}
+
+// Reads exactly n bytes (a pipe from a forked child); false on EOF/error.
+inline bool read_all(int fd, void* buf, std::size_t n) {
+  auto* p = static_cast<unsigned char*>(buf);
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// Waits for a forked child; true if it exited with status 0.
+inline bool child_succeeded(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// RAND_bytes then RAND_priv_bytes, 32 bytes each, in the parent and in a
+// child forked now (its 64 bytes come back through a pipe): what a fork
+// test compares.
+struct DrawsAcrossFork {
+  bool parent_ok = false;  // the parent's two calls succeeded
+  bool child_ok = false;   // the child's did, and it sent its bytes
+  unsigned char mine[64] = {};
+  unsigned char theirs[64] = {};
+};
+inline DrawsAcrossFork rand_across_fork(OSSL_LIB_CTX* libctx) {
+  DrawsAcrossFork d;
+  int fds[2];
+  if (::pipe(fds) != 0) return d;
+  const pid_t pid = ::fork();
+  if (pid < 0) return d;
+  if (pid == 0) ::alarm(10);  // a hung child must not hang the test
+  d.parent_ok = RAND_bytes_ex(libctx, d.mine, 32, 0) == 1 &&
+                RAND_priv_bytes_ex(libctx, d.mine + 32, 32, 0) == 1;
+  if (pid == 0) {
+    const bool sent = d.parent_ok && ::write(fds[1], d.mine, sizeof(d.mine)) ==
+                                         static_cast<ssize_t>(sizeof(d.mine));
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(fds[1]);
+  const bool got = read_all(fds[0], d.theirs, sizeof(d.theirs));
+  ::close(fds[0]);
+  d.child_ok = child_succeeded(pid) && got;
+  return d;
 }
 
 // The text of an openssl.cnf that loads seedpool.so from the build folder

@@ -35,6 +35,10 @@ using seedpool::testing::ConfiguredLibCtx;
 using seedpool::testing::get_u64;
 using seedpool::testing::provider_conf;
 using seedpool::testing::queue_has;
+using seedpool::testing::child_succeeded;
+using seedpool::testing::DrawsAcrossFork;
+using seedpool::testing::rand_across_fork;
+using seedpool::testing::read_all;
 
 // An openssl.cnf that loads seedpool.so from the build folder (activated,
 // with `seedpool_lines` in its section) and the default provider, and names
@@ -97,17 +101,6 @@ bool all_zero(const unsigned char* p, std::size_t n) {
   return std::all_of(p, p + n, [](unsigned char b) { return b == 0; });
 }
 
-bool read_all(int fd, void* buf, std::size_t n) {
-  auto* p = static_cast<unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
 
 class RandomProvider : public ::testing::Test {
  protected:
@@ -259,31 +252,11 @@ TEST_F(RandomProvider, ForkedChildDiffersFromParent) {
   ASSERT_EQ(RAND_bytes_ex(libctx, warm, sizeof(warm), 0), 1);
   ASSERT_EQ(RAND_priv_bytes_ex(libctx, warm, sizeof(warm), 0), 1);
   const Counters before = provider_counters(libctx);
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) ::alarm(10);  // a hung child must not hang the test
-  unsigned char mine[64] = {};
-  const bool ok = RAND_bytes_ex(libctx, mine, 32, 0) == 1 &&
-                  RAND_priv_bytes_ex(libctx, mine + 32, 32, 0) == 1;
-  if (pid == 0) {
-    const bool sent = ok && ::write(fds[1], mine, sizeof(mine)) ==
-                                static_cast<ssize_t>(sizeof(mine));
-    ::_exit(sent ? 0 : 1);
-  }
-  ::close(fds[1]);
-  unsigned char theirs[64] = {};
-  const bool got = read_all(fds[0], theirs, sizeof(theirs));
-  ::close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << "RAND_bytes failed in the child";
-  ASSERT_TRUE(ok);
-  ASSERT_TRUE(got);
-  EXPECT_NE(std::memcmp(mine, theirs, 32), 0) << "RAND_bytes repeated across fork";
-  EXPECT_NE(std::memcmp(mine + 32, theirs + 32, 32), 0)
+  const DrawsAcrossFork d = rand_across_fork(libctx);
+  ASSERT_TRUE(d.child_ok) << "RAND_bytes failed in the child";
+  ASSERT_TRUE(d.parent_ok);
+  EXPECT_NE(std::memcmp(d.mine, d.theirs, 32), 0) << "RAND_bytes repeated across fork";
+  EXPECT_NE(std::memcmp(d.mine + 32, d.theirs + 32, 32), 0)
       << "RAND_priv_bytes repeated across fork";
   EXPECT_EQ(provider_counters(libctx).calls - before.calls, 2u)
       << "the parent's own calls, served by seedpool";

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "async/draw.h"
+#include "async_test_util.h"
 #include "fake_source.h"
 #include "pool/fault.h"
 #include "pool/pool.h"
@@ -37,31 +38,10 @@ namespace {
 using namespace std::chrono_literals;
 using pool::Errc;
 using Clock = std::chrono::steady_clock;
+using testing::open_fds;
+using testing::readable;
+using testing::wait_fds;
 
-int open_fds() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n - 1;  // the DIR's own fd
-}
-
-bool readable(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, static_cast<int>(wait.count())) == 1 &&
-         (p.revents & POLLIN) != 0;
-}
-
-// The wait ctx's fds (ours is the only one).
-std::vector<OSSL_ASYNC_FD> wait_fds(ASYNC_WAIT_CTX* ctx) {
-  std::size_t n = 0;
-  if (ASYNC_WAIT_CTX_get_all_fds(ctx, nullptr, &n) != 1) return {};
-  std::vector<OSSL_ASYNC_FD> fds(n);
-  if (n > 0 && ASYNC_WAIT_CTX_get_all_fds(ctx, fds.data(), &n) != 1) return {};
-  return fds;
-}
 
 // What a job does: one draw, its outcome kept for the test.
 struct Job {
