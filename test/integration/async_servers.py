@@ -10,16 +10,19 @@ Cases (ctest: integration.async_<case>, label `integration`):
                       -new and Python's ssl module complete. Starved, with
                       random = SEEDPOOL: a handshake waits, completes once the
                       FIFO is fed, and the statistics show its job paused.
-  haproxy             HAProxy 2.6 (Debian's) with conf/haproxy-async.cfg, a TLS
-                      and a plain HTTP frontend in one thread, random =
-                      SEEDPOOL-DRBG fed only by a FIFO. While a handshake waits
+  haproxy             HAProxy (Debian 12's 2.6, Debian 13's 3.0) with
+                      conf/haproxy-async.cfg, a TLS and a plain HTTP frontend
+                      in one thread, random = SEEDPOOL-DRBG fed only by a
+                      FIFO. While a handshake waits
                       for entropy the plain frontend answers in milliseconds;
                       fed, the handshake completes. The same with
                       ssl-mode-async off shows the process stall. Both figures
                       are printed.
   haproxy_disconnect  A client that goes away while its handshake waits:
-                      HAProxy frees the connection by seedpool's deadline
-                      (async_timeout_ms) and no fd stays open.
+                      HAProxy closes it at `timeout client`, keeps the SSL
+                      object on the job's wait fd (ssl_async_fd_free in
+                      `show fd`) and frees it at seedpool's deadline
+                      (async_timeout_ms); past the deadline no fd stays open.
 
 Why HAProxy runs in daemon mode (-D, master-worker off, nbthread 1): with
 random = SEEDPOOL-DRBG, HAProxy's start-up (SSL_CTX_new's ticket keys, its
@@ -712,10 +715,13 @@ class Haproxy:
     def async_fds(self):
         """HAProxy's own view: fds it polls for OpenSSL async jobs, with
         their handler (ssl_async_fd_handler; ssl_async_fd_free once the
-        connection is closed and only the SSL object waits)."""
+        connection is closed and only the SSL object waits). `show fd`
+        prints the handler as `iocb=0x...(ssl_async_fd_handler)` on 2.6 and
+        `iocb=0x...(ssl_async_fd_handler+0)` on 3.0 (symbol+offset)."""
         out = {}
         for line in self.cli("show fd").splitlines():
-            m = re.match(r"\s*(\d+) :.*\((ssl_async_fd_\w+)\)", line)
+            m = re.match(r"\s*(\d+) :.*\((ssl_async_fd_\w+)(?:\+(?:0x)?[0-9a-fA-F]+)?\)",
+                         line)
             if m:
                 out[int(m.group(1))] = m.group(2)
         return out
@@ -841,37 +847,53 @@ def case_haproxy_disconnect():
         s.close()  # RST: gone
         t_close = now()
         new = {fd: tgt for fd, tgt in during.items() if before.get(fd) != tgt}
-        note("round %d: while paused, new fds %s; HAProxy's async fds %s" %
-             (rnd, sorted(new.items()), afds))
-        check(afds and all(v == "ssl_async_fd_handler" for v in afds.values()),
-              "round %d: HAProxy polls the job's wait fd (show fd: %s)" % (rnd, afds),
-              "no async fd: the handshake did not pause its job")
+        # The job's wait fd may reuse a number that held an eventfd before
+        # (the parent's, closed after fork): name it from `show fd`.
+        note("round %d: while paused, new fds %s; HAProxy's async fds %s (%s)" %
+             (rnd, sorted(new.items()), afds,
+              ", ".join("%d: %s" % (fd, during.get(fd, "not open")) for fd in afds)
+              or "none"))
+        check(afds and all(v == "ssl_async_fd_handler" for v in afds.values())
+              and all(during.get(fd) == "anon_inode:[eventfd]" for fd in afds),
+              "round %d: HAProxy polls the job's wait fd, an eventfd (show fd: %s)" %
+              (rnd, afds),
+              "no async fd: the handshake did not pause its job, or `show fd`'s "
+              "format is not understood")
         check("200" in st and lat < 0.2,
               "round %d: plain frontend answered in %.1f ms while the handshake "
               "waited" % (rnd, lat * 1000))
         # HAProxy closes the embryonic connection at `timeout client` (1 s);
         # the SSL object, its paused job and the wait fd stay until the fd
-        # becomes readable: at seedpool's deadline.
+        # becomes readable: at seedpool's deadline. Freed means: none of the
+        # async fds seen while paused is still in `show fd`.
         t_freed_async = None
         saw_free_handler = False
         end = t_conn + deadline_ms / 1000 + 3
-        while now() < end:
+        while afds and now() < end:
             a = h.async_fds()
-            saw_free_handler |= "ssl_async_fd_free" in a.values()
-            if not a:
+            saw_free_handler |= any(a.get(fd) == "ssl_async_fd_free" for fd in afds)
+            if not any(fd in a for fd in afds):
                 t_freed_async = now()
                 break
             time.sleep(0.05)
-        time.sleep(0.1)
+        # Count fds only once the deadline has passed (with a margin),
+        # whatever `show fd` said.
+        time.sleep(max(0.1, t_conn + (deadline_ms + 300) / 1000 - now()))
         after = h.fds()
         freed = ms(t_freed_async - t_conn) if t_freed_async else None
         note("round %d: connection freed %s ms after connect (deadline %d ms; "
-             "client closed at %d ms)" % (rnd, freed, deadline_ms, ms(t_close - t_conn)))
+             "client closed at %d ms); fds counted at %d ms" %
+             (rnd, freed, deadline_ms, ms(t_close - t_conn), ms(now() - t_conn)))
         check(saw_free_handler, "round %d: HAProxy closed the connection first and "
               "waited on the fd (ssl_async_fd_free)" % rnd)
-        check(freed is not None and freed <= deadline_ms + 1000,
-              "round %d: freed by the deadline (%s ms <= %d)" %
-              (rnd, freed, deadline_ms + 1000))
+        # Not before the deadline: the job was never resumed, only its
+        # deadline makes the fd readable.
+        check(freed is not None and deadline_ms - 200 <= freed <= deadline_ms + 1000,
+              "round %d: freed at the deadline (%d <= %s ms <= %d)" %
+              (rnd, deadline_ms - 200, freed, deadline_ms + 1000))
+        still = {fd: after[fd] for fd in afds if after.get(fd) == during.get(fd)}
+        check(afds and not still, "round %d: the job's wait fd is closed" % rnd,
+              "still open: %s" % still)
         leaked_sockets = [fd for fd, tgt in after.items()
                           if tgt.startswith("socket:") and before.get(fd) != tgt]
         check(not leaked_sockets, "round %d: no socket left open" % rnd,
@@ -894,6 +916,9 @@ def case_haproxy_disconnect():
     st = h.stop()
     if check(st is not None, "worker's seedpool statistics at exit", tail(h.log)):
         note("worker's pool: " + show_stats(st))
+        ended = int(st.get("paused_timed_out", "0"))
+        check(ended == 2, "both abandoned jobs ended by seedpool's deadline "
+              "(paused_timed_out=%d)" % ended)
 
 
 CERT_KEY = None
