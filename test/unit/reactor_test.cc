@@ -1,5 +1,6 @@
 // The gatherer's event loop on both paths, and the fall-back to poll()
 // when io_uring is refused (seccomp, as a container runtime would).
+#include "pool/fault.h"
 #include "pool/reactor.h"
 
 #include <fcntl.h>
@@ -153,6 +154,26 @@ TEST(ReactorFallback, EnvironmentForcesPoll) {
   ASSERT_EQ(Reactor::create(true, r, why), Errc::ok);
   EXPECT_EQ(r->kind(), Reactor::Kind::poll);
   EXPECT_EQ(why, "SEEDPOOL_NO_IO_URING=1");
+}
+
+// io_uring_queue_init failing with ENOMEM (RLIMIT_MEMLOCK on kernels before
+// 5.12, or memory pressure), by fault injection: the reactor falls back to
+// poll(), says why, and the fallback works.
+TEST(ReactorFallback, IoUringInitFailingFallsBackToPoll) {
+  pool::fault::arm(pool::fault::Point::io_uring_init, 1);
+  std::unique_ptr<Reactor> r;
+  std::string why;
+  ASSERT_EQ(Reactor::create(false, r, why), Errc::ok);
+  pool::fault::disarm_all();
+  EXPECT_EQ(r->kind(), Reactor::Kind::poll);
+  EXPECT_NE(why.find("io_uring_queue_init"), std::string::npos) << why;
+  EXPECT_NE(why.find("Cannot allocate memory"), std::string::npos) << why;
+  Pipe a;
+  a.put();
+  std::vector<int> ready;
+  const int fds[] = {a.rd};
+  ASSERT_EQ(r->wait(fds, std::chrono::seconds(2), ready), Errc::ok);
+  EXPECT_EQ(ready.size(), 1u);
 }
 
 // io_uring_setup refused with EPERM by a seccomp filter, as Docker's
