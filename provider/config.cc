@@ -1,5 +1,6 @@
 #include "provider/config.h"
 
+#include <openssl/core_names.h>
 #include <openssl/params.h>
 
 #include <array>
@@ -7,6 +8,8 @@
 #include <climits>
 #include <limits>
 #include <string>
+
+#include "provider/conf_keys.h"
 
 namespace seedpool::provider {
 namespace {
@@ -256,13 +259,28 @@ const char* core_lookup(void* arg, const char* key) {
 
 bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
                       const OSSL_CORE_HANDLE* handle, pool::Config& out,
-                      std::string& error) {
+                      std::string& error, Reason& reason) {
+  reason = kReasonBadConfig;
   if (core_get_params == nullptr) {
     out = pool::Config{};
     return true;
   }
   CoreLookup c{core_get_params, handle};
-  return parse_config(core_lookup, &c, out, error);
+  if (!parse_config(core_lookup, &c, out, error)) return false;
+  // Misspelt keys (conf_keys.h), unless the section turns the check off.
+  bool check = true;
+  if (const char* v = core_lookup(&c, "check_unknown_keys");
+      v != nullptr && !parse_bool(v, check)) {
+    error = bad("check_unknown_keys", v, "expected yes or no");
+    return false;
+  }
+  const char* name = core_lookup(&c, OSSL_PROV_PARAM_CORE_PROV_NAME);
+  if (check && name != nullptr &&
+      !check_default_config_file(name, core_lookup, &c, error)) {
+    reason = kReasonUnknownConfigKey;
+    return false;
+  }
+  return true;
 }
 
 }  // namespace seedpool::provider

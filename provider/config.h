@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "pool/config.h"
+#include "provider/errors.h"
 
 namespace seedpool::provider {
 
@@ -20,9 +21,12 @@ using ConfigLookup = const char* (*)(void* arg, const char* key);
 bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
                   std::string& error);
 
-// Reads the keys through the core's get_params for `handle`.
+// Reads the keys through the core's get_params for `handle`, then looks
+// for keys seedpool does not know (conf_keys.h) unless `check_unknown_keys
+// = no`. On error `reason` says which: kReasonBadConfig or
+// kReasonUnknownConfigKey.
 bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
                       const OSSL_CORE_HANDLE* handle, pool::Config& out,
-                      std::string& error);
+                      std::string& error, Reason& reason);
 
 }  // namespace seedpool::provider

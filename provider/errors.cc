@@ -34,6 +34,7 @@ const OSSL_ITEM kReasons[] = {
     REASON(kReasonReseedRequired, "generator must be reseeded first"),
     REASON(kReasonBadParam, "bad parameter value"),
     REASON(kReasonWaitFdFailed, "cannot create the ASYNC wait fd"),
+    REASON(kReasonUnknownConfigKey, "unknown configuration key"),
     {0, nullptr},
 };
 #undef REASON

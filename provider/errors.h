@@ -31,6 +31,7 @@ enum Reason : std::uint32_t {
   kReasonReseedRequired,
   kReasonBadParam,
   kReasonWaitFdFailed,
+  kReasonUnknownConfigKey,
 };
 
 // The table handed to the core by get_reason_strings.

@@ -172,8 +172,9 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     pc->handle = handle;
     pool::Config config;
     std::string error;
-    if (!read_core_config(core_get_params, handle, config, error)) {
-      pc->error_reason = kReasonBadConfig;
+    Reason config_reason = kReasonBadConfig;
+    if (!read_core_config(core_get_params, handle, config, error, config_reason)) {
+      pc->error_reason = config_reason;
       pc->error_detail = error;
     } else if (pool::Errc rc = pool::acquire_shared(config, pc->pool);
                rc != pool::Errc::ok) {

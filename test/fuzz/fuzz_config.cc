@@ -73,7 +73,7 @@ constexpr const char* kKnownKeys[] = {
     "hwrng_credit",     "rdseed_credit",    "device_credit",
     "pool_size",        "block_timeout_ms", "read_wakeup_threshold",
     "write_wakeup_threshold", "seed_file",  "seed_file_trusted",
-    "async_timeout_ms"};
+    "async_timeout_ms", "check_unknown_keys"};
 
 std::string_view trim(std::string_view v) {  // blanks: space and tab
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -197,6 +197,11 @@ std::optional<pool::Config> model(const Keys& keys) {
     if (!b) return std::nullopt;
     cfg.seed_file_trusted = *b;
   }
+  // Read after the pool's keys (provider/config.cc: read_core_config);
+  // the unknown-key check itself needs the core's provider name, which this
+  // fake core does not give, so it never runs here (config_test covers it).
+  if (const char* v = get(keys, "check_unknown_keys"))
+    if (!boolean(v)) return std::nullopt;
   // Combinations: something credited; device listed iff a path is set;
   // trust needs a file.
   bool credited = false, has_device = false;
@@ -263,9 +268,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   pool::Config out;
   out.pool_size_bits = 1234;  // a refusal leaves `out` untouched
   std::string error;
+  provider::Reason reason = provider::kReasonInternal;
   const bool ok = provider::read_core_config(
       no_core ? nullptr : fake_core_get_params,
-      reinterpret_cast<const OSSL_CORE_HANDLE*>(&core), out, error);
+      reinterpret_cast<const OSSL_CORE_HANDLE*>(&core), out, error, reason);
   const std::optional<pool::Config> want = model(effective);
 
   if (ok && no_core) {
@@ -283,6 +289,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(error.empty(), "an error message with success: " + error);
   } else {
     FUZZ_CHECK(!error.empty(), "refused without a message:" + show(effective));
+    FUZZ_CHECK(reason == provider::kReasonBadConfig,
+               "a bad value refused under another reason: " + error);
     FUZZ_CHECK(out.pool_size_bits == 1234, "a refusal changed the output Config");
     FUZZ_CHECK(!want.has_value(),
                "refused a configuration README allows: " + error + show(effective));

@@ -772,6 +772,53 @@ case_bad_config() {
   done
 }
 
+# A misspelt key is refused like a bad value (OpenSSL hands a provider only
+# the keys it asks for, so seedpool reads the file itself: conf_keys.h):
+# nothing served, the key, the section and the file named; seedpool shows
+# as inactive. `check_unknown_keys = no` turns the check off.
+case_unknown_config_key() {
+  local form random_sect conf
+  for form in seed direct; do
+    if [[ $form == seed ]]; then random_sect=$SEED_RANDOM_SECT; else random_sect=$DIRECT_RANDOM_SECT; fi
+    conf=$TMP/$form.cnf
+    write_conf "$conf" $'activate = 1\nblock_timeout_ms = 100\nblok_timeout_ms = 0' "$random_sect"
+    rm -f "$TMP/stats"
+    run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" \
+      SEEDPOOL_STATS_FILE="$TMP/stats" "$OPENSSL" rand -hex 8
+    assert_exit_nonzero "$form conf with a misspelt key: openssl rand" "$RC" "$TMP/out" "$TMP/err"
+    assert_eq "$form conf: stdout (no random bytes)" "" "$(cat "$TMP/out")"
+    assert_file_contains "$form conf: the reason" "$TMP/err" "unknown configuration key"
+    assert_file_contains "$form conf: the key, section and file" "$TMP/err" \
+      "unknown key \"blok_timeout_ms\" in [seedpool_sect] of $conf"
+    assert_not_served "$form conf" "$TMP/stats"
+  done
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$TMP/seed.cnf" "$OPENSSL" list -providers
+  provider_block "$TMP/out" seedpool >"$TMP/block"
+  assert_file_has_line "misspelt key: openssl list -providers, seedpool" "$TMP/block" "status: inactive"
+
+  # Loaded from the command line with the keys in the file: checked too.
+  write_explicit_conf "$TMP/explicit.cnf" $'pool_size = 2048\npoolsize = 4096'
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$TMP/explicit.cnf" \
+    "$OPENSSL" rand -provider-path "$BUILD_DIR" -provider seedpool -provider default -hex 8
+  assert_exit_nonzero "-provider seedpool with a misspelt key: openssl rand" "$RC" "$TMP/out" "$TMP/err"
+  assert_file_contains "-provider seedpool: the key" "$TMP/err" "unknown key \"poolsize\""
+
+  # Switched off: the same file works, and the known keys still apply.
+  write_conf "$conf" $'activate = 1\npool_size = 2048\nblok_timeout_ms = 0\ncheck_unknown_keys = no' \
+    "$SEED_RANDOM_SECT"
+  rm -f "$TMP/stats"
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" \
+    SEEDPOOL_STATS_FILE="$TMP/stats" "$OPENSSL" rand -hex 8
+  assert_exit "check_unknown_keys = no: openssl rand" 0 "$RC" "$TMP/err"
+  assert_eq "check_unknown_keys = no: pool_size applies" 2048 "$(stats_field "$TMP/stats" pool_size)"
+
+  # A bad value of the switch itself is a bad value.
+  write_conf "$conf" $'activate = 1\ncheck_unknown_keys = maybe' "$SEED_RANDOM_SECT"
+  run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$conf" "$OPENSSL" rand -hex 8
+  assert_exit_nonzero "check_unknown_keys = maybe: openssl rand" "$RC" "$TMP/out" "$TMP/err"
+  assert_names_key_value "check_unknown_keys = maybe" "$TMP/err" check_unknown_keys maybe
+}
+
 # A FIFO as the only source, as an external noise source feeds the pool.
 # Starved, `openssl rand` fails after block_timeout_ms with seedpool's
 # reason, never with unseeded bytes; fed, it succeeds and the statistics

@@ -3,6 +3,13 @@
 #include "provider/config.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/conf.h>
+
+#include <set>
+#include <vector>
+
+#include "provider/conf_keys.h"
 
 #include <climits>
 #include <map>
@@ -222,6 +229,126 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"seed_file_trusted", "yes please"},
         BadCase{"async_timeout_ms", "-1"}, BadCase{"async_timeout_ms", "3600001"},
         BadCase{"async_timeout_ms", "10s"}, BadCase{"async_timeout_ms", ""}));
+
+}  // namespace
+}  // namespace seedpool
+
+// --- Unknown keys (provider/conf_keys.h) -------------------------------------
+
+namespace seedpool {
+namespace {
+
+// Every key parse_config asks for is in known_config_keys(), and that list
+// holds nothing else but check_unknown_keys (read by read_core_config): a
+// key added to one and not the other would be refused as unknown, or never
+// checked.
+TEST(UnknownKeys, KnownKeysAreExactlyTheKeysTheParserReads) {
+  struct Recorder {
+    std::set<std::string> asked;
+  } rec;
+  pool::Config cfg;
+  std::string err;
+  ASSERT_TRUE(provider::parse_config(
+      [](void* arg, const char* key) -> const char* {
+        static_cast<Recorder*>(arg)->asked.insert(key);
+        return nullptr;
+      },
+      &rec, cfg, err))
+      << err;
+  std::set<std::string> known;
+  for (const char* k : provider::known_config_keys()) known.insert(k);
+  rec.asked.insert("check_unknown_keys");
+  EXPECT_EQ(rec.asked, known);
+}
+
+struct Conf {
+  explicit Conf(const std::string& text) : conf(NCONF_new(nullptr)) {
+    BIO* bio = BIO_new_mem_buf(text.data(), static_cast<int>(text.size()));
+    ok = conf != nullptr && bio != nullptr && NCONF_load_bio(conf, bio, nullptr) > 0;
+    BIO_free(bio);
+  }
+  ~Conf() { NCONF_free(conf); }
+  CONF* conf;
+  bool ok = false;
+};
+
+provider::KeyCheck check(const std::string& text, const Keys& core,
+                         const char* name = "seedpool") {
+  Conf c(text);
+  EXPECT_TRUE(c.ok) << text;
+  Keys k = core;
+  return provider::check_config_keys(c.conf, name, lookup, &k);
+}
+
+constexpr const char* kHead =
+    "openssl_conf = init\n"
+    "[init]\nproviders = provs\n"
+    "[provs]\nseedpool = sp_sect\ndefault = def_sect\n"
+    "[def_sect]\nactivate = 1\n";
+
+TEST(UnknownKeys, AMisspeltKeyInTheSectionInUseIsReported) {
+  const std::string text = std::string(kHead) +
+                           "[sp_sect]\nmodule = /x/seedpool.so\nactivate = 1\n"
+                           "block_timeout_ms = 50\nblok_timeout_ms = 0\npoolsize = 8192\n";
+  const provider::KeyCheck r =
+      check(text, {{"block_timeout_ms", "50"}, {"module", "/x/seedpool.so"}, {"activate", "1"}});
+  EXPECT_EQ(r.outcome, provider::KeyCheck::Outcome::checked);
+  EXPECT_EQ(r.section, "sp_sect");
+  EXPECT_EQ(r.unknown, (std::vector<std::string>{"blok_timeout_ms", "poolsize"}));
+}
+
+TEST(UnknownKeys, OpenSslsOwnKeysAndEveryKnownKeyAreAccepted) {
+  std::string text = std::string(kHead) +
+                     "[sp_sect]\nmodule = m\nactivate = 1\nsoft_load = 1\nidentity = seedpool\n";
+  Keys core;
+  for (const char* k : provider::known_config_keys()) {
+    text += std::string(k) + " = v_" + k + "\n";
+    core[k] = std::string("v_") + k;
+  }
+  const provider::KeyCheck r = check(text, core);
+  EXPECT_EQ(r.outcome, provider::KeyCheck::Outcome::checked);
+  EXPECT_TRUE(r.unknown.empty()) << r.unknown.front();
+}
+
+TEST(UnknownKeys, NestedSectionsAreFlattenedAsOpenSslDoes) {
+  const std::string text = std::string(kHead) +
+                           "[sp_sect]\nactivate = 1\nextra = more_sect\n"
+                           "[more_sect]\nthing = 1\n";
+  const provider::KeyCheck r = check(text, {});
+  EXPECT_EQ(r.outcome, provider::KeyCheck::Outcome::checked);
+  EXPECT_EQ(r.unknown, (std::vector<std::string>{"extra.thing"}));
+}
+
+TEST(UnknownKeys, FoundThroughIdentityAndDottedNames) {
+  const std::string text =
+      "openssl_conf = init\n[init]\nproviders.x = provs\n"
+      "[provs]\n1.mine = sp_sect\n"
+      "[sp_sect]\nidentity = seedpool\nactivate = 1\ntypo = 1\n";
+  const provider::KeyCheck r = check(text, {});
+  EXPECT_EQ(r.outcome, provider::KeyCheck::Outcome::checked);
+  EXPECT_EQ(r.unknown, (std::vector<std::string>{"typo"}));
+}
+
+// The file is not the one that configured this instance (its known keys
+// differ from what the core handed over): nothing is reported.
+TEST(UnknownKeys, AnotherFilesSectionIsNotJudged) {
+  const std::string text = std::string(kHead) +
+                           "[sp_sect]\nactivate = 1\npool_size = 8192\ntypo = 1\n";
+  EXPECT_EQ(check(text, {{"pool_size", "4096"}}).outcome,
+            provider::KeyCheck::Outcome::not_this_file);
+  EXPECT_EQ(check(text, {}).outcome, provider::KeyCheck::Outcome::not_this_file);
+  EXPECT_EQ(check(text, {{"pool_size", "8192"}}, "other").outcome,
+            provider::KeyCheck::Outcome::no_section);
+  EXPECT_EQ(check("[x]\na = 1\n", {}).outcome, provider::KeyCheck::Outcome::no_section);
+}
+
+TEST(UnknownKeys, ASectionThatNamesItselfEndsTheWalk) {
+  const std::string text = std::string(kHead) +
+                           "[sp_sect]\nactivate = 1\nloop = sp_sect\n";
+  const provider::KeyCheck r = check(text, {});
+  EXPECT_EQ(r.outcome, provider::KeyCheck::Outcome::checked);
+  EXPECT_TRUE(r.unknown.empty());
+}
 
 }  // namespace
 }  // namespace seedpool
