@@ -352,8 +352,10 @@ void Pool::gatherer_main() noexcept {
     for (auto& slot : sources_)
       if (slot->wait_poll &&
           std::find(ready.begin(), ready.end(), slot->source->poll_fd()) !=
-              ready.end())
+              ready.end()) {
         slot->wait_poll = false;
+        slot->polled_ready = true;
+      }
     ready.clear();
     if (hungry_locked()) gather_round_locked(now);
     if (serve_queue_locked(lk)) continue;  // things changed: look again

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <array>
 #include <optional>
 #include <thread>
@@ -232,6 +233,7 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
                        ? now + slot.source->retry_interval()
                        : now;
   slot.wait_poll = false;
+  const bool polled_ready = std::exchange(slot.polled_ready, false);
   std::uint64_t bits = 0;
   switch (r.kind) {
     case SourceRead::Kind::data: {
@@ -273,12 +275,14 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
     }
     case SourceRead::Kind::would_block:
       slot.status.store(SourceStatus::not_ready, std::memory_order_relaxed);
-      // Wait for POLLIN where there is an fd; else the retry timer (set
-      // above). Some drivers poll readable and still say EAGAIN: then the
-      // retry interval, too, so that is no busy loop.
+      // Wait for POLLIN where there is an fd, from now on: bytes written a
+      // moment later wake the gatherer at once (a FIFO fed while a paused
+      // job waits). Some drivers poll readable and still say EAGAIN: after
+      // such a readiness, the retry interval too, so that is no busy loop.
+      // Without an fd, the retry timer (set above).
       if (poll_fd >= 0) {
         slot.wait_poll = true;
-        slot.next_read = now + slot.source->retry_interval();
+        slot.next_read = polled_ready ? now + slot.source->retry_interval() : now;
       }
       return 0;
     case SourceRead::Kind::absent:

@@ -169,6 +169,9 @@ class Pool {
     // reading again. `next_read`: not before this time (timer sources,
     // uncredited sources, back-off after errors).
     bool wait_poll = false;
+    // wait_poll ended because the fd polled readable: a read that still says
+    // would_block now is a driver quirk, and backs off (read_source_locked).
+    bool polled_ready = false;
     Clock::time_point next_read{};
     std::uint32_t errors_in_a_row = 0;
     // SP 800-90B 4.4 tests on this source's raw bytes; none when credited 0.

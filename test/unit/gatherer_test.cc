@@ -53,6 +53,7 @@ class PipeSource final : public pool::Source {
     return {pool::SourceRead::Kind::error, 0, n < 0 ? errno : EIO};
   }
   int poll_fd() const noexcept override { return rd_; }
+  std::chrono::milliseconds retry_interval() const noexcept override { return retry; }
   // Writes `n` varied bytes (they pass the health tests' start-up).
   void feed(std::size_t n) {
     std::vector<std::uint8_t> b(n);
@@ -66,6 +67,7 @@ class PipeSource final : public pool::Source {
     return ::write(wr_, b.data(), b.size()) == static_cast<ssize_t>(n);
   }
   std::atomic<int> reads{0};
+  std::chrono::milliseconds retry = pool::Source::kDefaultRetryInterval;
 
  private:
   int rd_ = -1;
@@ -528,6 +530,76 @@ TEST_P(Gatherer, FailingSourceIsBackedOffNotPolledInALoop) {
   EXPECT_EQ(s.sources[1].status, pool::SourceStatus::failed);
   EXPECT_EQ(s.sources[1].last_errno, EIO);
   EXPECT_EQ(s.health, pool::Health::degraded);
+}
+
+// A request queued just after the source said "would block" (here the
+// caller's own inline try read the empty pipe) is served as soon as the
+// pipe is fed: the gatherer polls the fd at once, it does not wait out the
+// retry interval first (that cost every paused job its 20 ms on a FIFO).
+TEST_P(Gatherer, WouldBlockThenFedIsReadAtOnceNotAfterTheRetryInterval) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  pipe->retry = 10s;
+  Recorder rec;
+  std::array<std::uint8_t, 32> out{};
+  Request r(*p, 32, rec.make(1));
+  ASSERT_EQ(r.request(out), Errc::pending);  // tried inline: would block
+  std::this_thread::sleep_for(20ms);
+  const auto fed = Clock::now();
+  pipe->feed(100);
+  ASSERT_TRUE(rec.wait_for(1, 8s));
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+  // Far below the 10 s retry interval on any machine, loaded or not.
+  EXPECT_LT(Clock::now() - fed, 3s);
+}
+
+// The other side of it: an fd that polls readable while read() still says
+// would block (some drivers) is read again only after the retry interval,
+// never in a loop.
+TEST_P(Gatherer, ReadableFdThatStillWouldBlockIsRetriedOnlyAfterTheInterval) {
+  class Quirk final : public pool::Source {
+   public:
+    Quirk() {
+      int fds[2];
+      if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
+        rd_ = fds[0];
+        wr_ = fds[1];
+        (void)!::write(wr_, "x", 1);  // readable for good
+      }
+    }
+    ~Quirk() override {
+      ::close(rd_);
+      ::close(wr_);
+    }
+    const char* name() const noexcept override { return "quirk"; }
+    pool::SourceRead read(std::span<std::uint8_t>) noexcept override {
+      reads.fetch_add(1);
+      return {pool::SourceRead::Kind::would_block, 0, EAGAIN};
+    }
+    int poll_fd() const noexcept override { return rd_; }
+    std::chrono::milliseconds retry_interval() const noexcept override { return 100ms; }
+    std::atomic<int> reads{0};
+
+   private:
+    int rd_ = -1;
+    int wr_ = -1;
+  };
+  std::vector<pool::Pool::CustomSource> srcs;
+  auto q = std::make_unique<Quirk>();
+  Quirk* quirk = q.get();
+  srcs.push_back({std::move(q), 8});
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create({}, std::move(srcs), p), Errc::ok);
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  ASSERT_EQ(r.schedule(Clock::now() + 1s), Errc::pending);
+  ASSERT_TRUE(rec.wait_for(1, 5s));
+  EXPECT_EQ(rec.calls[0].second, Errc::timed_out);
+  // One read per 100 ms and the first two, give or take a late timer: a
+  // loop would be thousands.
+  EXPECT_LE(quirk->reads.load(), 25);
+  EXPECT_GE(quirk->reads.load(), 2);
 }
 
 TEST_P(Gatherer, OnlySourceFailingFailsWaitersWithAReason) {
