@@ -2,12 +2,16 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 namespace seedpool::pool::fault {
 namespace {
 
 std::array<std::atomic<std::uint32_t>, static_cast<std::size_t>(Point::kCount)>
     g_armed{};
+std::atomic<std::uint32_t> g_hold_ms{300};
+std::atomic<bool> g_holding{false};
 
 }  // namespace
 
@@ -27,5 +31,21 @@ bool hit(Point p) noexcept {
   }
   return false;
 }
+
+void set_hold_duration(std::uint32_t milliseconds) noexcept {
+  g_hold_ms.store(milliseconds, std::memory_order_relaxed);
+}
+
+void hold() noexcept {
+  // seq_cst: a test that sees holding() and then forks must find the flag
+  // still set in a child forked inside the window, and cleared in a child
+  // forked after it (the flag is cleared before the holder lets go).
+  g_holding.store(true);
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(g_hold_ms.load(std::memory_order_relaxed)));
+  g_holding.store(false);
+}
+
+bool holding() noexcept { return g_holding.load(); }
 
 }  // namespace seedpool::pool::fault

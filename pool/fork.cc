@@ -11,9 +11,14 @@ namespace {
 
 std::atomic<std::uint64_t> g_generation{0};
 
+// The prepare handler's lock order: first_mu, the `first` locks, mu, the
+// `locks` (a thread holding a `first` lock may register a lock; nobody
+// holding a pool's lock takes a `first` one).
 struct Registry {
   std::mutex mu;
   std::vector<std::mutex*> locks;  // guarded by mu
+  std::mutex first_mu;
+  std::vector<std::mutex*> first;  // guarded by first_mu
 };
 
 Registry& registry() {
@@ -25,6 +30,8 @@ Registry& registry() {
 
 void prepare() noexcept {
   Registry& r = registry();
+  r.first_mu.lock();
+  for (std::mutex* m : r.first) m->lock();
   r.mu.lock();
   for (std::mutex* m : r.locks) m->lock();
 }
@@ -33,6 +40,8 @@ void release() noexcept {
   Registry& r = registry();
   for (auto it = r.locks.rbegin(); it != r.locks.rend(); ++it) (*it)->unlock();
   r.mu.unlock();
+  for (auto it = r.first.rbegin(); it != r.first.rend(); ++it) (*it)->unlock();
+  r.first_mu.unlock();
 }
 
 void child() noexcept {
@@ -62,6 +71,13 @@ void register_fork_lock(std::mutex* mu) {
   Registry& r = registry();
   std::lock_guard<std::mutex> g(r.mu);
   r.locks.push_back(mu);
+}
+
+void register_fork_lock_first(std::mutex* mu) {
+  install_once();
+  Registry& r = registry();
+  std::lock_guard<std::mutex> g(r.first_mu);
+  r.first.push_back(mu);
 }
 
 void unregister_fork_lock(std::mutex* mu) {

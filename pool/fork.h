@@ -22,6 +22,13 @@ std::uint64_t fork_generation() noexcept;
 void register_fork_lock(std::mutex* mu);
 void unregister_fork_lock(std::mutex* mu);
 
+// As register_fork_lock, for a lock that is held while register_fork_lock
+// runs (pool/shared.cc's, held while a pool is created): the prepare
+// handler takes these first, before its own registry's lock and the
+// others, so that the order is the same everywhere. For locks that live as
+// long as the process (never unregistered).
+void register_fork_lock_first(std::mutex* mu);
+
 // Installs the atfork handlers (idempotent), for fork_generation() users
 // that register no lock. Errc::out_of_memory if pthread_atfork failed.
 Errc track_forks() noexcept;

@@ -220,6 +220,7 @@ bool Pool::serve_queue_locked(std::unique_lock<std::mutex>& lk) {
 // --------------------------------------------------------------- gatherer
 
 Errc Pool::ensure_gatherer_locked() {
+  if (is_shut_down()) return Errc::cancelled;  // for good: see shutdown()
   if (gatherer_ != nullptr) return Errc::ok;
   if (!reactor_) {
     std::string why;
@@ -270,32 +271,47 @@ void Pool::note_drained_locked() noexcept {
   if (asleep_full_) wake_gatherer_locked();
 }
 
-void Pool::stop_gatherer() noexcept {
+void Pool::cancel_queue_locked(std::unique_lock<std::mutex>& lk) {
+  // A callback that asks again is refused (ensure_gatherer_locked says
+  // cancelled once shut down), so this ends.
+  while (Request* r = queue_head_) complete_locked(lk, r, Errc::cancelled);
+}
+
+void Pool::shutdown() noexcept {
   std::thread* t = nullptr;
+  bool on_gatherer = false;
   {
     std::lock_guard<std::mutex> g(mu_);
     check_fork_locked();
+    shut_down_.store(true, std::memory_order_release);
     stop_ = true;
-    t = gatherer_;
-    gatherer_ = nullptr;
-    if (reactor_) reactor_->wake();
-    // Requests must not outlive their pool; any still queued are dropped.
-    while (queue_head_ != nullptr) {
-      Request* r = queue_head_;
-      unlink_locked(r);
-      r->state_ = Request::State::idle;
+    on_gatherer = gatherer_id_ != std::thread::id{} &&
+                  gatherer_id_ == std::this_thread::get_id();
+    // From a callback (the gatherer's own thread): it cannot join itself.
+    // gatherer_main ends the queue and returns when the callback does, and
+    // needs its reactor until then; the thread stays in gatherer_ for a
+    // later shutdown on another thread (the destructor) to join.
+    if (!on_gatherer) {
+      t = gatherer_;
+      gatherer_ = nullptr;
     }
+    if (reactor_) reactor_->wake();
+    // wait_for_entropy() callers: their predicate sees shut_down_.
+    if (entropy_cv_ != nullptr) entropy_cv_->notify_all();
   }
+  if (on_gatherer) return;
   if (t != nullptr) {
-    if (t->get_id() == std::this_thread::get_id())
-      t->detach();  // destroyed from a callback: a contract violation
-    else
-      t->join();
+    t->join();  // it ends the queue with cancelled as it leaves
     delete t;
   }
-  std::lock_guard<std::mutex> g(mu_);
-  reactor_.reset();
+  std::unique_lock<std::mutex> lk(mu_);
+  // Still queued: there was no gatherer thread to end it. End it here, as
+  // the gatherer would; a callback that cancels or destroys its own
+  // Request must see itself as on the gatherer thread (Pool::cancel).
+  gatherer_id_ = std::this_thread::get_id();
+  cancel_queue_locked(lk);
   gatherer_id_ = {};
+  reactor_.reset();
   gatherer_kind_.store(0, std::memory_order_relaxed);
 }
 
@@ -348,6 +364,9 @@ void Pool::gatherer_main() noexcept {
     // push_back below may still allocate; a failure there ends the round.
   }
   while (!stop_) {
+    // Test-only (pool/fault.h): stay here, holding the pool's lock, so that
+    // a test can fork() while another thread holds it.
+    if (fault::hit(fault::Point::gatherer_hold_lock)) fault::hold();
     Clock::time_point now = Clock::now();
     for (auto& slot : sources_)
       if (slot->wait_poll &&
@@ -410,6 +429,10 @@ void Pool::gatherer_main() noexcept {
     gatherer_wakeups_.fetch_add(1, std::memory_order_relaxed);
     asleep_full_ = false;
   }
+  // Shut down: nobody will serve what is still queued, so end it now
+  // rather than leave its owner waiting for its deadline (a paused ASYNC
+  // job, a blocked read()).
+  if (is_shut_down()) cancel_queue_locked(lk);
 }
 
 }  // namespace seedpool::pool

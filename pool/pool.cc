@@ -88,9 +88,21 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
   if (Errc rc = Conditioner::create(conditioner); rc != Errc::ok) return rc;
   std::unique_ptr<Pool> pool(new Pool(config, std::move(conditioner)));
   // Room for a full pool at 1 credited bit per byte, the lowest whole-bit
-  // credit a source can have.
-  if (Errc rc = Reservoir::create(config.pool_size_bits, config.pool_size_bits,
-                                  pool->reservoir_);
+  // credit a source can have, plus the largest request's input at 8 bits
+  // per byte: a request reads its own input ahead, in one read, on top of
+  // what the pool holds (read_ahead_locked), and leaves the pool at least
+  // at write_wakeup_threshold. The bits above the pool size are there only
+  // while that request holds the lock.
+  const std::uint64_t read_ahead_bits = bits_needed(kMaxRequestBytes);
+  if (Errc rc = Reservoir::create(
+          config.pool_size_bits + static_cast<std::size_t>(read_ahead_bits / 8),
+          config.pool_size_bits + read_ahead_bits, pool->reservoir_);
+      rc != Errc::ok)
+    return rc;
+  pool->credit_limit_bits_ = config.pool_size_bits;
+  if (Errc rc = SecureRegion::create(kScratchBytes,
+                                     SecureRegion::Options{.wipe_on_fork = true},
+                                     pool->scratch_);
       rc != Errc::ok)
     return rc;
   for (CustomSource& cs : sources) {
@@ -141,7 +153,9 @@ Pool::~Pool() {
   // Saved while the sources still run, so the new seed may be full-entropy
   // output; a forked child does not save (the keeper checks).
   if (seed_keeper_) seed_keeper_->finish(*this);
-  stop_gatherer();
+  // Queued requests end with cancelled (a Request must not outlive its
+  // pool, but its owner may be waiting for the callback).
+  shutdown();
   unregister_fork_lock(&mu_);
 }
 
@@ -157,7 +171,8 @@ std::uint64_t Pool::credit_input_locked(std::span<const std::uint8_t> data,
                                         std::uint64_t bits, Errc& rc) {
   std::size_t stored_bytes = 0;
   std::uint64_t stored_bits = 0;
-  if (bits > 0) reservoir_.append(data, bits, stored_bytes, stored_bits);
+  if (bits > 0)
+    reservoir_.append(data, bits, credit_limit_bits_, stored_bytes, stored_bits);
   rc = conditioner_->absorb(data.subspan(stored_bytes));
   credit_locked(stored_bits);
   return stored_bits;
@@ -165,9 +180,12 @@ std::uint64_t Pool::credit_input_locked(std::span<const std::uint8_t> data,
 
 void Pool::credit_locked(std::uint64_t bits) {
   bits_credited_.fetch_add(bits, std::memory_order_relaxed);
-  entropy_bits_ = std::min<std::uint64_t>(config_.pool_size_bits,
-                                          entropy_bits_ + bits);
-  entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+  // The reservoir holds what was credited (above the pool size only while
+  // a request reads ahead, under the lock: never published above it).
+  entropy_bits_ = reservoir_.bits();
+  entropy_available_.store(
+      std::min<std::uint64_t>(entropy_bits_, config_.pool_size_bits),
+      std::memory_order_relaxed);
   credited_since_epoch_ += bits;
   if (credited_since_epoch_ >= config_.pool_size_bits) {
     credited_since_epoch_ = 0;
@@ -197,6 +215,12 @@ void Pool::update_health() noexcept {
   health_.store(h, std::memory_order_relaxed);
 }
 
+std::uint64_t Pool::fill_level(std::uint64_t request_bits) const noexcept {
+  return std::max<std::uint64_t>(
+      config_.pool_size_bits,
+      request_bits + config_.write_wakeup_threshold_bits);
+}
+
 bool Pool::source_readable_locked(const SourceSlot& slot, Clock::time_point now,
                                   bool inline_read) const noexcept {
   switch (slot.status.load(std::memory_order_relaxed)) {
@@ -223,8 +247,9 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
   more = false;
   rc = Errc::ok;
   const std::uint32_t credit = slot.credit_bits_per_byte;
-  const std::size_t len = std::clamp<std::size_t>(max_bytes, 1, scratch_.size());
-  SourceRead r = slot.source->read({scratch_.data(), len});
+  std::uint8_t* const scratch = scratch_.bytes().data();
+  const std::size_t len = std::clamp<std::size_t>(max_bytes, 1, kScratchBytes);
+  SourceRead r = slot.source->read({scratch, len});
   const int poll_fd = slot.source->poll_fd();
   // The next read of a source without a readiness fd, or of one we do not
   // credit, waits for its retry interval: no loop on a source that always
@@ -242,7 +267,7 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
       // estimate, only a block the tests call `ok` is credited.
       HealthTest::Verdict verdict = HealthTest::Verdict::ok;
       if (slot.health) {
-        verdict = slot.health->feed({scratch_.data(), r.bytes});
+        verdict = slot.health->feed({scratch, r.bytes});
         const HealthTest::Counters& hc = slot.health->counters();
         slot.health_failures.store(hc.rct_failures + hc.apt_failures,
                                    std::memory_order_relaxed);
@@ -259,8 +284,8 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
       }
       // Credited bytes wait raw in the reservoir; the rest (withheld, or
       // beyond a full pool) is mixed in uncredited.
-      bits = credit_input_locked({scratch_.data(), r.bytes}, bits, rc);
-      OPENSSL_cleanse(scratch_.data(), len);
+      bits = credit_input_locked({scratch, r.bytes}, bits, rc);
+      OPENSSL_cleanse(scratch, len);
       if (rc != Errc::ok) {
         health_.store(Health::failed, std::memory_order_relaxed);
         return 0;
@@ -307,16 +332,31 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
   return 0;
 }
 
-Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
-  want_bits = std::min<std::uint64_t>(want_bits, config_.pool_size_bits);
+Errc Pool::refill_locked(std::uint64_t want_bits, std::uint64_t fresh_wanted,
+                         std::uint64_t fill_to_bits) {
+  const std::uint64_t size = config_.pool_size_bits;
+  // What the reservoir may hold during this refill: the pool size, or more
+  // for a request that reads its own input ahead (it spends that before the
+  // lock is released, or trim_read_ahead_locked() does).
+  const std::uint64_t limit =
+      std::clamp<std::uint64_t>(fill_to_bits, size, reservoir_.max_bits());
+  struct LimitScope {
+    std::uint64_t& v;
+    std::uint64_t old;
+    ~LimitScope() { v = old; }
+  } scope{credit_limit_bits_, credit_limit_bits_};
+  credit_limit_bits_ = limit;
+  want_bits = std::min(want_bits, limit);
+  fresh_wanted = std::min(fresh_wanted, limit);
   std::uint64_t fresh_bits = 0;
-  const std::uint64_t fresh_wanted = force ? want_bits : 0;
   // Prediction resistance needs `fresh_wanted` bits read now and kept in the
   // reservoir. Where it has less room than that, spend its oldest input into
   // the conditioner first (mixed in, credited to no output): else the reads
   // below store nothing, `fresh_bits` never grows, and the loop spins with
-  // the lock held until a health test happens to misfire.
-  if (const std::uint64_t room = config_.pool_size_bits - entropy_bits_;
+  // the lock held until a health test happens to misfire. Room counts free
+  // bytes as bits (the lowest credit, 1 bit per byte): conservative.
+  if (const std::uint64_t room = std::min<std::uint64_t>(
+          limit - std::min(limit, entropy_bits_), reservoir_.free_bytes());
       fresh_wanted > room) {
     std::uint64_t taken = 0;
     const Errc rc = reservoir_.take(
@@ -326,7 +366,8 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
         },
         conditioner_.get(), taken);
     entropy_bits_ = reservoir_.bits();
-    entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+    entropy_available_.store(std::min(entropy_bits_, size),
+                             std::memory_order_relaxed);
     bits_debited_.fetch_add(taken, std::memory_order_relaxed);
     if (rc != Errc::ok) {
       health_.store(Health::failed, std::memory_order_relaxed);
@@ -342,10 +383,14 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
                     fresh_bits < fresh_wanted)) {
       std::size_t len = kUncreditedMixBytes;
       if (credit > 0) {
+        // One read for all of it where the source gives it (getrandom
+        // does): up to `limit`, within the reservoir's free bytes.
         const std::uint64_t missing =
-            std::max(config_.pool_size_bits - entropy_bits_,
+            std::max(limit - std::min(limit, entropy_bits_),
                      fresh_wanted - std::min(fresh_wanted, fresh_bits));
-        len = static_cast<std::size_t>((missing + credit - 1) / credit);
+        len = static_cast<std::size_t>(std::min<std::uint64_t>(
+            (missing + credit - 1) / credit, reservoir_.free_bytes()));
+        if (len == 0) break;  // no room: reading would only be mixed
       }
       Errc rc = Errc::ok;
       const std::uint64_t got = read_source_locked(*slot, len, now, more, rc);
@@ -353,13 +398,60 @@ Errc Pool::refill_locked(std::uint64_t want_bits, bool force) {
       if (rc != Errc::ok) return rc;
       if (credit == 0) break;
       // A full reservoir stores nothing more: reading on would only spin.
-      if (got == 0 && entropy_bits_ >= config_.pool_size_bits) break;
+      if (got == 0 &&
+          (entropy_bits_ >= limit || reservoir_.free_bytes() == 0))
+        break;
     }
   }
   update_health();
   if (health() == Health::failed) return Errc::no_usable_source;
   if (fresh_bits < fresh_wanted) return Errc::entropy_short;
   return Errc::ok;
+}
+
+Errc Pool::read_ahead_locked(std::uint64_t total_bits, bool fresh) {
+  const std::uint64_t size = config_.pool_size_bits;
+  const std::uint64_t want = std::min(total_bits, size);
+  // Needed: the request cannot be served (or not the first pool-size of
+  // it) from what is held, or it asks for fresh input.
+  const bool needed = fresh || entropy_bits_ < want;
+  // Else worth it when the request is not covered in full (a large one),
+  // or when serving it leaves the pool below write_wakeup_threshold: top
+  // up now, on this thread, in one read, rather than wake the gatherer --
+  // unless the gatherer is refilling already (an inline source had nothing
+  // the last time).
+  const bool top_up =
+      entropy_bits_ < total_bits ||
+      (entropy_bits_ - total_bits < config_.write_wakeup_threshold_bits &&
+       !refilling_);
+  if (!needed && !top_up) return Errc::ok;
+  const std::uint64_t fill = fill_level(total_bits);
+  // A top-up reads until the fill level (one read from getrandom); a
+  // needed read stops as soon as the request is covered.
+  const Errc rc = refill_locked(needed ? want : fill, fresh ? want : 0, fill);
+  if (needed || rc == Errc::ok) return rc;
+  // An optional top-up that found nothing is no failure; a conditioner
+  // that failed is.
+  return rc == Errc::entropy_short || rc == Errc::no_usable_source ? Errc::ok
+                                                                    : rc;
+}
+
+Errc Pool::trim_read_ahead_locked() noexcept {
+  const std::uint64_t size = config_.pool_size_bits;
+  if (entropy_bits_ <= size) return Errc::ok;
+  std::uint64_t taken = 0;
+  const Errc rc = reservoir_.take(
+      entropy_bits_ - size, /*newest_first=*/false,
+      [](void* c, std::span<const std::uint8_t> b) {
+        return static_cast<Conditioner*>(c)->absorb(b);
+      },
+      conditioner_.get(), taken);
+  entropy_bits_ = reservoir_.bits();
+  entropy_available_.store(std::min(entropy_bits_, size),
+                           std::memory_order_relaxed);
+  bits_debited_.fetch_add(taken, std::memory_order_relaxed);
+  if (rc != Errc::ok) health_.store(Health::failed, std::memory_order_relaxed);
+  return rc;
 }
 
 void Pool::after_fork_locked() {
@@ -369,6 +461,8 @@ void Pool::after_fork_locked() {
   fork_generation_seen_ = fork_generation();
   reservoir_.clear();  // the parent may spend the same raw input
   reservoir_.relock();
+  scratch_.relock();
+  credit_limit_bits_ = config_.pool_size_bits;
   entropy_bits_ = 0;
   entropy_available_.store(0, std::memory_order_relaxed);
   const struct {
@@ -427,7 +521,9 @@ Errc Pool::extract_block_locked(std::span<std::uint8_t> out, bool fresh) {
       conditioner_.get(), taken);
   if (rc == Errc::ok) rc = conditioner_->extract(out);
   entropy_bits_ = reservoir_.bits();
-  entropy_available_.store(entropy_bits_, std::memory_order_relaxed);
+  entropy_available_.store(
+      std::min<std::uint64_t>(entropy_bits_, config_.pool_size_bits),
+      std::memory_order_relaxed);
   bits_debited_.fetch_add(taken, std::memory_order_relaxed);
   if (rc != Errc::ok) {
     health_.store(Health::failed, std::memory_order_relaxed);
@@ -439,22 +535,25 @@ Errc Pool::extract_block_locked(std::span<std::uint8_t> out, bool fresh) {
 
 Errc Pool::extract_locked(std::span<std::uint8_t> out, bool fresh) {
   // When the whole request fits in the pool, take it in one go or not at
-  // all; a larger request refills between blocks.
+  // all; a larger request that could not read all of its input ahead
+  // (read_ahead_locked) refills between blocks.
   const std::uint64_t total = bits_needed(out.size());
   const bool fits = total <= config_.pool_size_bits;
   if (fits && entropy_bits_ < total) return Errc::entropy_short;
+  std::uint64_t left = total;
   for (std::size_t off = 0; off < out.size();
        off += Conditioner::kBlockBytes) {
     const std::size_t n =
         std::min(Conditioner::kBlockBytes, out.size() - off);
-    if (entropy_bits_ < bits_needed(n)) {
-      Errc rc = refill_locked(config_.pool_size_bits, false);
-      if (rc == Errc::ok && entropy_bits_ < bits_needed(n))
-        rc = Errc::entropy_short;
+    const std::uint64_t need = bits_needed(n);
+    if (entropy_bits_ < need) {
+      Errc rc = refill_locked(need, 0, fill_level(left));
+      if (rc == Errc::ok && entropy_bits_ < need) rc = Errc::entropy_short;
       if (rc != Errc::ok) return rc;
     }
     if (Errc rc = extract_block_locked(out.subspan(off, n), fresh); rc != Errc::ok)
       return rc;
+    left -= need;
   }
   return Errc::ok;
 }
@@ -520,11 +619,10 @@ Errc Pool::try_read(std::span<std::uint8_t> out,
 
 Errc Pool::inline_read_locked(std::span<std::uint8_t> out, bool fresh) {
   if (queue_head_ != nullptr) return Errc::entropy_short;  // they come first
-  const std::uint64_t want =
-      std::min<std::uint64_t>(bits_needed(out.size()), config_.pool_size_bits);
-  Errc rc = Errc::ok;
-  if (fresh || entropy_bits_ < want) rc = refill_locked(want, fresh);
+  Errc rc = read_ahead_locked(bits_needed(out.size()), fresh);
   if (rc == Errc::ok) rc = extract_locked(out, fresh);
+  // Unserved read-ahead (a failure half-way) does not stay above the size.
+  if (const Errc t = trim_read_ahead_locked(); rc == Errc::ok) rc = t;
   if (rc == Errc::ok) return rc;
   OPENSSL_cleanse(out.data(), out.size());
   // No usable source left: say so rather than "short".
@@ -633,30 +731,27 @@ Errc Pool::read_some(std::span<std::uint8_t> out, std::size_t& got) noexcept {
   if (queue_head_ != nullptr) return Errc::entropy_short;
   const std::size_t blocks =
       (out.size() + Conditioner::kBlockBytes - 1) / Conditioner::kBlockBytes;
-  const std::uint64_t want = std::min<std::uint64_t>(
-      bits_needed(std::min(out.size(), kMaxRequestBytes)),
-      config_.pool_size_bits);
-  if (entropy_bits_ < want) {
-    Errc rc = refill_locked(want, false);
-    if (rc != Errc::ok && rc != Errc::entropy_short) return rc;
-  }
-  for (std::size_t i = 0; i < blocks; ++i) {
+  Errc rc = read_ahead_locked(
+      bits_needed(std::min(out.size(), kMaxRequestBytes)), false);
+  if (rc == Errc::entropy_short) rc = Errc::ok;
+  for (std::size_t i = 0; rc == Errc::ok && i < blocks; ++i) {
     const std::size_t n =
         std::min(Conditioner::kBlockBytes, out.size() - got);
-    Errc rc = extract_block_locked(out.subspan(got, n), false);
-    if (rc == Errc::entropy_short) break;
-    if (rc != Errc::ok) {
-      OPENSSL_cleanse(out.data(), got);
-      got = 0;
-      count_result(rc, 0);
-      return rc;
-    }
-    got += n;
+    rc = extract_block_locked(out.subspan(got, n), false);
+    if (rc == Errc::ok) got += n;
+  }
+  if (rc == Errc::entropy_short) rc = Errc::ok;  // what there was
+  if (const Errc t = trim_read_ahead_locked(); rc == Errc::ok) rc = t;
+  if (rc != Errc::ok) {
+    OPENSSL_cleanse(out.data(), got);
+    got = 0;
+    count_result(rc, 0);
+    return rc;
   }
   if (got == 0) {
     // Nothing now: make sure the gatherer works on it.
     refilling_ = true;
-    if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) return rc;
+    if (rc = ensure_gatherer_locked(); rc != Errc::ok) return rc;
     wake_gatherer_locked();
     update_health();
     return health() == Health::failed ? Errc::no_usable_source
@@ -681,11 +776,13 @@ Errc Pool::wait_for_entropy(std::uint64_t bits,
   ++entropy_waiters_;
   std::condition_variable& cv = *entropy_cv_;
   const bool ok = cv.wait_until(lk, deadline, [&] {
-    return entropy_bits_ >= bits || health() == Health::failed;
+    return entropy_bits_ >= bits || health() == Health::failed ||
+           is_shut_down();
   });
   --entropy_waiters_;
   if (entropy_bits_ >= bits) return Errc::ok;
   if (health() == Health::failed) return Errc::no_usable_source;
+  if (is_shut_down()) return Errc::cancelled;
   return ok ? Errc::ok : Errc::timed_out;
 }
 
@@ -719,8 +816,10 @@ Stats Pool::stats() const {
   if (seed_keeper_) s.seed_file = seed_keeper_->stats();
   {
     std::lock_guard<std::mutex> g(mu_);
-    s.memory_locked = conditioner_->memory_locked() && reservoir_.locked();
-    s.dump_excluded = conditioner_->dump_excluded() && reservoir_.dump_excluded();
+    s.memory_locked = conditioner_->memory_locked() && reservoir_.locked() &&
+                      scratch_.locked();
+    s.dump_excluded = conditioner_->dump_excluded() &&
+                      reservoir_.dump_excluded() && scratch_.dump_excluded();
   }
   for (const auto& slot : sources_) {
     SourceStats ss;

@@ -7,8 +7,9 @@
 // than 64 bits of margin. The estimate is backed by raw credited input held
 // in the Reservoir (pool/reservoir.h), not by the conditioner's 512-bit
 // state: each block hashes the chain with raw input worth its 8n + 64 bits,
-// spent there and then, so a 4096-bit pool really holds 4096 bits. A request that the estimate cannot cover is not
-// served at all: output is all or nothing, never short, never unseeded.
+// spent there and then, so a 4096-bit pool really holds 4096 bits. A
+// request that the estimate cannot cover is not served at all: output is
+// all or nothing, never short, never unseeded.
 //
 // Three ways to ask (random(4), NetBSD rndsink(9), libkcapi's stream reads):
 //  - read()/try_read(): all now, or wait (bounded) in this thread;
@@ -18,12 +19,23 @@
 // A request is served inline (the caller refills from the sources without
 // waiting, then extracts) only while nobody is queued: a queued waiter is
 // never overtaken, so a large request cannot be starved by small ones.
+// Inline, the caller reads ahead, in one read per source where the source
+// gives it (getrandom does): when the estimate does not cover the request,
+// or serving it would take the pool below write_wakeup_threshold, it reads
+// what the request needs plus what brings the pool to full (at least back
+// to the threshold once served). The reservoir holds more than the pool
+// size only during that request, under the lock; nobody sees it above.
+// So while the inline sources keep up, no other thread is involved: no
+// wake-up, no lock contention, one system call per refill.
 //
 // The gatherer thread (started lazily, one per pool, joined at teardown)
 // reads the sources through a Reactor (io_uring, or poll()) when the pool
-// falls below write_wakeup_threshold, or somebody waits, and until the pool
-// is full; then it sleeps with no timer at all. It serves queued requests
-// once the pool holds read_wakeup_threshold bits and what the head needs.
+// is below write_wakeup_threshold after the callers' own reads (an inline
+// source had nothing, or only the gatherer may read the sources, as
+// /dev/hwrng), or somebody waits, and until the pool is full; then it
+// sleeps with no timer at all. Sources only the gatherer reads therefore
+// add to the pool only while it runs. It serves queued requests once the
+// pool holds read_wakeup_threshold bits and what the head needs.
 //
 // Thread-safe. One mutex guards the conditioner, the estimate, the queue and
 // the gatherer's bookkeeping; counters that readers poll on every OpenSSL
@@ -50,6 +62,7 @@
 #include "pool/health.h"
 #include "pool/reactor.h"
 #include "pool/reservoir.h"
+#include "pool/secure_mem.h"
 #include "pool/seed_keeper.h"
 #include "pool/source.h"
 #include "pool/stats.h"
@@ -150,6 +163,21 @@ class Pool {
   // up its wait). Every request is counted once.
   void count_result(Errc rc, std::size_t bytes) noexcept;
 
+  // Ends the pool's service for good (pool::release_shared calls it when
+  // the last provider object lets go; the destructor calls it too): every
+  // queued Request ends now with Errc::cancelled (its callback runs, on the
+  // gatherer thread as it leaves, or on this thread when there is none),
+  // so blocked read() and wait_for_entropy() callers return cancelled and
+  // paused ASYNC jobs are woken; the gatherer thread is joined and never
+  // started again. Afterwards a request that would have to wait fails at
+  // once with cancelled (one the pool can serve now, inline, still is).
+  // Idempotent. Not from a Request's callback (it cannot join its own
+  // thread then: the gatherer ends the queue and exits on its own).
+  void shutdown() noexcept;
+  bool is_shut_down() const noexcept {
+    return shut_down_.load(std::memory_order_acquire);
+  }
+
  private:
   friend class Request;
   friend class SeedKeeper;
@@ -201,9 +229,29 @@ class Pool {
                                    Errc& rc);
   bool source_readable_locked(const SourceSlot& slot, Clock::time_point now,
                               bool inline_read) const noexcept;
-  // Reads the sources until the estimate covers `want_bits` or every source
-  // has nothing more right now. `force` reads at least one block regardless.
-  Errc refill_locked(std::uint64_t want_bits, bool force);
+  // Reads the inline sources until the estimate covers `want_bits` and
+  // `fresh_bits` were newly credited, or every source has nothing more right
+  // now. Each read asks for what brings the estimate to `fill_to_bits` (at
+  // least the pool size): a request that reads ahead passes its own need
+  // plus a full pool, and the reservoir may then hold more than the pool
+  // size until trim_read_ahead_locked(), before the lock is released.
+  Errc refill_locked(std::uint64_t want_bits, std::uint64_t fresh_bits,
+                     std::uint64_t fill_to_bits);
+  // Before a request for `total_bits` is served inline: reads ahead what it
+  // needs plus what keeps the pool up (fill_level()), when the
+  // estimate does not cover it, or serving it would leave the pool below
+  // write_wakeup_threshold and the gatherer is not refilling already. So
+  // the gatherer is not woken while inline sources keep the pool up. An
+  // error only when the request cannot be served because of it.
+  Errc read_ahead_locked(std::uint64_t total_bits, bool fresh);
+  // The level a refill for a request of `request_bits` reads up to: a full
+  // pool, or the request plus write_wakeup_threshold when that is more, so
+  // that the pool is not left below the threshold once it is served.
+  std::uint64_t fill_level(std::uint64_t request_bits) const noexcept;
+  // Brings the reservoir back to at most the pool size after a request
+  // read ahead and was not served in full: the oldest input is spent into
+  // the conditioner (mixed, debited, credited to no output).
+  Errc trim_read_ahead_locked() noexcept;
   Errc extract_locked(std::span<std::uint8_t> out, bool fresh);
   // One block (<= 64 bytes), spending raw reservoir input worth 8n + 64
   // bits; entropy_short if not covered.
@@ -226,8 +274,10 @@ class Pool {
   // Wakes a gatherer asleep on a full pool once the pool falls below
   // write_wakeup_threshold: one write(2) per refill cycle, not per request.
   void note_drained_locked() noexcept;
-  void stop_gatherer() noexcept;
   void gatherer_main() noexcept;
+  // Ends every queued request with cancelled (shutdown), callbacks run
+  // without the lock by this thread.
+  void cancel_queue_locked(std::unique_lock<std::mutex>& lk);
   bool hungry_locked() const noexcept;
   // Bits a prediction-resistant queue head still needs from new input.
   std::uint64_t fresh_deficit_locked() const noexcept;
@@ -250,8 +300,14 @@ class Pool {
   // The seed file, when configured: loaded at creation, saved at teardown.
   std::unique_ptr<SeedKeeper> seed_keeper_;
   // Raw source bytes pass through here (not the stack: this may run inside
-  // an ASYNC job's 32 KiB stack). Guarded by mu_, cleansed after each use.
-  std::array<std::uint8_t, 512> scratch_{};
+  // an ASYNC job's 32 KiB stack): kScratchBytes of SecureRegion memory, so
+  // that a request's whole read-ahead (a 4 KiB request needs 4608 bytes at
+  // 8 bits per byte) is one read. Guarded by mu_, cleansed after each use.
+  static constexpr std::size_t kScratchBytes = 8192;
+  SecureRegion scratch_;
+  // The reservoir's bit limit for credited input now: the pool size, raised
+  // by refill_locked while a request reads ahead. Guarded by mu_.
+  std::uint64_t credit_limit_bits_ = 0;
 
   // The queue: an intrusive FIFO of Requests, guarded by mu_.
   Request* queue_head_ = nullptr;
@@ -270,6 +326,9 @@ class Pool {
   std::thread::id gatherer_id_{};
   std::unique_ptr<Reactor> reactor_;
   bool stop_ = false;
+  // Set once by shutdown() (under mu_), never cleared, not even in a forked
+  // child: no gatherer starts and nothing is queued afterwards.
+  std::atomic<bool> shut_down_{false};
   bool refilling_ = false;   // below write threshold: fill up to the size
   bool asleep_full_ = false;  // waiting with no timer: needs a wake()
   std::string gatherer_fallback_reason_;

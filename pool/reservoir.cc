@@ -23,13 +23,14 @@ Errc Reservoir::create(std::size_t capacity_bytes, std::uint64_t max_bits,
 }
 
 void Reservoir::append(std::span<const std::uint8_t> data, std::uint64_t bits,
-                       std::size_t& stored_bytes,
+                       std::uint64_t limit_bits, std::size_t& stored_bytes,
                        std::uint64_t& stored_bits) noexcept {
   stored_bytes = 0;
   stored_bits = 0;
-  if (data.empty() || bits == 0 || cap_ == 0) return;
+  limit_bits = std::min(limit_bits, max_bits_);
+  if (data.empty() || bits == 0 || cap_ == 0 || bits_ >= limit_bits) return;
   bits = std::min<std::uint64_t>(bits, std::uint64_t{data.size()} * 8);
-  const std::uint64_t room_bits = max_bits_ - bits_;
+  const std::uint64_t room_bits = limit_bits - bits_;
   const std::size_t room_bytes = cap_ - len_;
   std::size_t n = 0;
   std::uint64_t nbits = 0;

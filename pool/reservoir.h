@@ -44,12 +44,23 @@ class Reservoir {
   std::size_t bytes() const noexcept { return len_; }
   std::uint64_t max_bits() const noexcept { return max_bits_; }
 
+  std::size_t capacity_bytes() const noexcept { return cap_; }
+  std::size_t free_bytes() const noexcept { return cap_ - len_; }
+
   // Stores what fits of `data`, credited `bits` in all (<= 8 per byte):
   // all of it, a prefix (for a whole-bits-per-byte segment), or nothing.
   // `stored_bytes` and `stored_bits` say how much; the caller mixes the
-  // rest in uncredited.
+  // rest in uncredited. What fits: the free bytes, and bits up to
+  // `limit_bits` (at most max_bits(); the first form uses max_bits()). The
+  // pool holds its pool size in bits, and lets the reservoir hold more only
+  // while one request, under its lock, reads its own input ahead.
   void append(std::span<const std::uint8_t> data, std::uint64_t bits,
-              std::size_t& stored_bytes, std::uint64_t& stored_bits) noexcept;
+              std::size_t& stored_bytes, std::uint64_t& stored_bits) noexcept {
+    append(data, bits, max_bits_, stored_bytes, stored_bits);
+  }
+  void append(std::span<const std::uint8_t> data, std::uint64_t bits,
+              std::uint64_t limit_bits, std::size_t& stored_bytes,
+              std::uint64_t& stored_bits) noexcept;
 
   // Takes raw bytes worth at least `need` bits -- the oldest first, or the
   // newest first (prediction resistance: what was read for this request) --

@@ -13,6 +13,17 @@ namespace seedpool::pool {
 
 // Returns the running pool, or creates it from `config`. A second caller
 // with a different config gets Errc::config_conflict: one process, one pool.
+// A pool that was shut down (release_shared) is never returned: a new one
+// is made, even while the old one still has holders.
 Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out);
+
+// Gives back a reference from acquire_shared (and resets `pool`). The last
+// acquirer to give back shuts the pool down (Pool::shutdown: queued
+// requests end with cancelled, the gatherer thread is joined) even when
+// others still hold it -- a paused ASYNC job's waiter holds it until its
+// wait ctx is freed, which may be never, or after OPENSSL_cleanup. The
+// provider calls this from its teardown. Acquirers that never give back
+// (plain C++ users) keep the old rule: the pool lives while it is held.
+void release_shared(std::shared_ptr<Pool>& pool) noexcept;
 
 }  // namespace seedpool::pool

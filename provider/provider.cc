@@ -51,11 +51,41 @@ const OSSL_ALGORITHM kRands[] = {
     {nullptr, nullptr, nullptr, nullptr},
 };
 
+// What teardown relies on, as read in OpenSSL 3.0's crypto/provider_core.c
+// and crypto/provider.c (3.0.22; the same in 3.5.7):
+//  - ossl_provider_free calls this only when the provider object's
+//    reference count reaches 0 ("we deinit late"). Every EVP_RAND fetched
+//    from us holds a reference and every EVP_RAND_CTX holds its EVP_RAND,
+//    so no SEEDPOOL or SEEDPOOL-DRBG instance of this provider object is
+//    alive here -- not even a thread's public/private DRBG that is blocked
+//    in a draw right now. OSSL_PROVIDER_unload only deactivates
+//    (provider_deactivate: "We don't deinit here") and drops one reference,
+//    and OSSL_LIB_CTX_free drops the store's (provider_store_free ->
+//    provider_deactivate_free): while such a thread is inside us neither
+//    reaches this function, the pool keeps serving that thread, and it
+//    returns with bytes or at its block_timeout_ms with our reason. Nothing
+//    reaches a provider at that moment to cut the wait short.
+//  - It is called before our reason strings are unloaded and the module
+//    released (DSO_free; pinned anyway, see pin_module), and not at all for
+//    a child library context's copy (ossl_provider_teardown skips
+//    prov->ischild): such a ProvCtx never gives its pool back, and the pool
+//    then lives until the process ends, as before.
+//  - OPENSSL_cleanup reaches it through ossl_lib_ctx_default_deinit, before
+//    libcrypto's own thread and object cleanup (crypto/init.c).
+// What can still hold the pool after the last teardown of the process is a
+// paused ASYNC job's waiter (async/draw.cc), owned by the application's
+// ASYNC_WAIT_CTX. release_shared therefore shuts the pool down when the
+// last provider object goes: the waiter's request ends with cancelled
+// (its fd becomes readable, its status ERR, the application's callback
+// runs now, here), and the gatherer thread is joined, so no seedpool
+// thread runs and no callback comes after OSSL_LIB_CTX_free or
+// OPENSSL_cleanup.
 void prov_teardown(void* vprov) {
   auto* pc = static_cast<ProvCtx*>(vprov);
   if (pc == nullptr) return;
   if (pc->pool) write_stats_file(*pc->pool);
   random_bytes_detach();  // before pc's cipher reference goes
+  pool::release_shared(pc->pool);
   delete pc;
 }
 

@@ -1,6 +1,7 @@
 // The gatherer thread, rndsink-style requests, streaming reads and the
 // wake-up thresholds. Every test runs twice: on io_uring and on the poll()
-// fallback (SEEDPOOL_NO_IO_URING=1), which must behave the same.
+// fallback (SEEDPOOL_NO_IO_URING=1), which must behave the same. A source
+// that fails, goes away or runs dry: source_faults_test.cc.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -514,24 +515,6 @@ TEST_P(Gatherer, StreamingConsumersAndTheGathererTogetherBalance) {
       << "every block debits 8 bits per byte plus 64";
 }
 
-TEST_P(Gatherer, FailingSourceIsBackedOffNotPolledInALoop) {
-  PipeSource* pipe;
-  FakeSource* bad;
-  auto p = make({}, pipe, &bad, FakeSource::Mode::error, 8);
-  prime(*p, *pipe);
-  Recorder rec;
-  Request r(*p, 32, rec.make(1));
-  ASSERT_EQ(r.schedule(Clock::now() + 400ms), Errc::pending);
-  ASSERT_TRUE(rec.wait_for(1));
-  EXPECT_EQ(rec.calls[0].second, Errc::timed_out);
-  // 1 s back-off: at most the first read and none in the 400 ms wait.
-  EXPECT_LE(bad->reads.load(), 2);
-  const pool::Stats s = p->stats();
-  EXPECT_EQ(s.sources[1].status, pool::SourceStatus::failed);
-  EXPECT_EQ(s.sources[1].last_errno, EIO);
-  EXPECT_EQ(s.health, pool::Health::degraded);
-}
-
 // A request queued just after the source said "would block" (here the
 // caller's own inline try read the empty pipe) is served as soon as the
 // pipe is fed: the gatherer polls the fd at once, it does not wait out the
@@ -600,26 +583,6 @@ TEST_P(Gatherer, ReadableFdThatStillWouldBlockIsRetriedOnlyAfterTheInterval) {
   // loop would be thousands.
   EXPECT_LE(quirk->reads.load(), 25);
   EXPECT_GE(quirk->reads.load(), 2);
-}
-
-TEST_P(Gatherer, OnlySourceFailingFailsWaitersWithAReason) {
-  FakeSource* unused = nullptr;
-  (void)unused;
-  pool::Config cfg;
-  std::vector<pool::Pool::CustomSource> srcs;
-  auto f = std::make_unique<FakeSource>(FakeSource::Mode::would_block);
-  FakeSource* src = f.get();
-  srcs.push_back({std::move(f), 8});
-  std::unique_ptr<pool::Pool> p;
-  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), Errc::ok);
-  Recorder rec;
-  Request r(*p, 32, rec.make(1));
-  std::array<std::uint8_t, 32> out{};
-  ASSERT_EQ(r.request(out), Errc::pending);
-  src->mode = FakeSource::Mode::error;
-  ASSERT_TRUE(rec.wait_for(1));
-  EXPECT_EQ(rec.calls[0].second, Errc::no_usable_source);
-  EXPECT_EQ(r.request(out), Errc::no_usable_source);
 }
 
 TEST_P(Gatherer, ForkedChildRestartsTheGathererAndServesItsOwnWaiters) {

@@ -1,5 +1,6 @@
 // Unit tests of the pool: accounting, conditioning margin, statistics,
-// concurrency, fork, bad arguments.
+// concurrency, fork, bad arguments. What it does when a source fails or has
+// nothing to give: source_faults_test.cc.
 #include "pool/pool.h"
 
 #include <gtest/gtest.h>
@@ -189,26 +190,6 @@ TEST(PoolRequests, PredictionResistanceFailsWithoutFreshInput) {
   EXPECT_EQ(f.pool->try_read(out, {}, false), Errc::ok);
 }
 
-TEST(PoolRequests, WaitsWithBoundThenTimesOutWithCleanOutput) {
-  auto f = make_pool({{FakeSource::Mode::would_block, 8}});
-  std::array<std::uint8_t, 32> out;
-  out.fill(0x77);
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(f.pool->read(out, {}, false, 150ms), Errc::timed_out);
-  const auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_GE(took, 150ms);
-  EXPECT_LT(took, 5s);
-  EXPECT_TRUE(all_zero(out));
-  // The gatherer retried on the source's timer while the request waited
-  // (10 ms), not in a loop.
-  EXPECT_GE(f.sources[0]->reads.load(), 3);
-  EXPECT_LE(f.sources[0]->reads.load(), 60);
-  const pool::Stats s = f.pool->stats();
-  EXPECT_EQ(s.requests_timed_out, 1u);
-  EXPECT_EQ(s.requests_failed, 1u);
-  EXPECT_EQ(s.requests_served, 0u);
-}
-
 TEST(PoolRequests, NoBusyLoopWhenTheSourceCannotBeWaitedOn) {
   auto f = make_pool({{FakeSource::Mode::would_block, 8}});
   f.sources[0]->wait_fails = true;
@@ -225,18 +206,6 @@ TEST(PoolRequests, ZeroTimeoutFailsAtOnce) {
   EXPECT_EQ(f.pool->read(out, {}, false, 0ms), Errc::entropy_short);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_EQ(f.sources[0]->waits.load(), 0);
-}
-
-TEST(PoolRequests, WaiterIsServedWhenTheSourceBecomesReady) {
-  auto f = make_pool({{FakeSource::Mode::would_block, 8}});
-  std::array<std::uint8_t, 32> out{};
-  std::thread feeder([&] {
-    std::this_thread::sleep_for(50ms);
-    f.sources[0]->mode = FakeSource::Mode::data;
-  });
-  EXPECT_EQ(f.pool->read(out, {}, false, 10s), Errc::ok);
-  feeder.join();
-  EXPECT_FALSE(all_zero(out));
 }
 
 TEST(PoolRequests, BadArguments) {
@@ -269,17 +238,6 @@ TEST(PoolRequests, BadCreateArguments) {
   EXPECT_EQ(p, nullptr);
 }
 
-TEST(PoolHealth, FailedSourceIsReportedAndNeverCredited) {
-  auto f = make_pool({{FakeSource::Mode::error, 8}});
-  std::array<std::uint8_t, 32> out{};
-  EXPECT_EQ(f.pool->read(out, {}, false, 100ms), Errc::no_usable_source);
-  const pool::Stats s = f.pool->stats();
-  EXPECT_EQ(s.health, pool::Health::failed);
-  EXPECT_EQ(pool::format_sources(s), "fake:failed:0");
-  EXPECT_EQ(s.sources[0].last_errno, EIO);
-  EXPECT_EQ(s.entropy_available_bits, 0u);
-}
-
 TEST(PoolHealth, StuckSourceIsRefusedByTheHealthTestsAndNeverCredited) {
   class Stuck final : public pool::Source {
    public:
@@ -303,17 +261,6 @@ TEST(PoolHealth, StuckSourceIsRefusedByTheHealthTestsAndNeverCredited) {
   EXPECT_EQ(pool::format_sources(s), "stuck:unhealthy:0");
   EXPECT_EQ(s.entropy_available_bits, 0u);
   EXPECT_GT(s.sources[0].health_failures, 0u);
-}
-
-TEST(PoolHealth, OneFailedOfTwoIsDegradedButServes) {
-  auto f = make_pool({{FakeSource::Mode::absent, 8}, {FakeSource::Mode::data, 8}});
-  std::array<std::uint8_t, 32> out{};
-  EXPECT_EQ(f.pool->try_read(out, {}, false), Errc::ok);
-  const pool::Stats s = f.pool->stats();
-  EXPECT_EQ(s.health, pool::Health::degraded);
-  EXPECT_EQ(s.sources[0].status, pool::SourceStatus::absent);
-  EXPECT_EQ(s.sources[0].bits_credited, 0u);
-  EXPECT_GT(s.sources[1].bits_credited, 0u);
 }
 
 TEST(PoolOutput, SuccessiveOutputsDifferEvenFromIdenticalInput) {

@@ -684,91 +684,9 @@ TEST(SourceRdseed, LargeReadIsBounded) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// The pool with a source that reaches its end.
-
-class CountingExhaustedSource final : public pool::Source {
- public:
-  const char* name() const noexcept override { return "finite"; }
-  SourceRead read(std::span<std::uint8_t>) noexcept override {
-    ++reads;
-    return {Kind::exhausted, 0, 0};
-  }
-  bool wait_ready(std::chrono::milliseconds) noexcept override {
-    ++waits;
-    return true;
-  }
-  int reads = 0;
-  int waits = 0;
-};
-
-TEST(SourcePool, ExhaustedSourceIsNotFailedAndNeverReadOrWaitedOnAgain) {
-  pool::Config cfg;
-  std::vector<pool::Pool::CustomSource> srcs;
-  auto finite = std::make_unique<CountingExhaustedSource>();
-  auto* finite_ptr = finite.get();
-  auto blocked = std::make_unique<testing::FakeSource>(
-      testing::FakeSource::Mode::would_block);
-  srcs.push_back({std::move(finite), 8});
-  srcs.push_back({std::move(blocked), 8});
-  std::unique_ptr<pool::Pool> p;
-  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), pool::Errc::ok);
-  std::array<std::uint8_t, 32> out{};
-  EXPECT_EQ(p->read(out, {}, false, 50ms), pool::Errc::timed_out);
-  EXPECT_EQ(p->try_read(out, {}, false), pool::Errc::entropy_short);
-  const pool::Stats s = p->stats();
-  EXPECT_EQ(s.sources[0].status, pool::SourceStatus::exhausted);
-  EXPECT_EQ(s.sources[0].last_errno, 0);
-  EXPECT_EQ(finite_ptr->reads, 1);
-  EXPECT_EQ(finite_ptr->waits, 0);
-  EXPECT_EQ(s.health, pool::Health::degraded);
-  EXPECT_EQ(pool::format_sources(s), "finite:exhausted:0,fake:not_ready:0");
-}
-
-TEST(SourcePool, FileFeedsThePoolUntilExhaustedThenItsCreditIsServed) {
-  TempDir dir;
-  const std::string path = dir.file("seed");
-  // 1024 bytes for the health tests' start-up test (read, mixed, never
-  // credited), then 512 creditable ones.
-  std::vector<std::uint8_t> content(1024 + 512);
-  {
-    DeviceSource urandom("/dev/urandom");
-    ASSERT_EQ(urandom.read(content).bytes, content.size());
-  }
-  write_file(path, content);
-  pool::Config cfg;
-  cfg.pool_size_bits = 4096;
-  std::vector<pool::Pool::CustomSource> srcs;
-  srcs.push_back({std::make_unique<DeviceSource>(path), 8});
-  std::unique_ptr<pool::Pool> p;
-  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), pool::Errc::ok);
-
-  std::array<std::uint8_t, 32> out{};
-  ASSERT_EQ(p->try_read(out, {}, false), pool::Errc::ok);
-  pool::Stats s = p->stats();
-  // Read in 512-byte chunks: the first is held back by the start-up test,
-  // the second completes it and is credited, filling the pool.
-  EXPECT_EQ(s.sources[0].bytes_read, 1024u);
-  EXPECT_EQ(s.sources[0].bits_credited, 4096u);
-  EXPECT_EQ(s.sources[0].bits_withheld, 512u * 8);
-  // 8192 creditable bits in all (some lost to the pool-size cap), 320 per
-  // 32-byte block: at most 25 blocks. Then the file is at its end.
-  int served = 1;
-  pool::Errc rc;
-  while ((rc = p->try_read(out, {}, false)) == pool::Errc::ok) ++served;
-  EXPECT_GE(served, 24);
-  EXPECT_LE(served, 8192 / 320);
-  EXPECT_EQ(rc, pool::Errc::entropy_short);  // not no_usable_source
-  s = p->stats();
-  EXPECT_EQ(s.sources[0].status, pool::SourceStatus::exhausted);
-  EXPECT_EQ(s.sources[0].last_errno, 0);
-  EXPECT_EQ(s.health, pool::Health::degraded);
-  // Nothing more will come: a bounded wait times out, without re-reading.
-  const auto t0 = Clock::now();
-  EXPECT_EQ(p->read(out, {}, false, 50ms), pool::Errc::timed_out);
-  EXPECT_LT(since(t0), 1000ms);
-  EXPECT_EQ(p->stats().sources[0].bytes_read, 1024u + 512u);
-}
+// What the pool makes of a source's faults -- errors, absence, nothing to
+// read, short reads, a FIFO's writer leaving, a file at its end -- is one
+// table in source_faults_test.cc.
 
 }  // namespace
 }  // namespace seedpool
