@@ -5,11 +5,17 @@
 #                                statistics
 #   scripts/quickstart.sh test   install what is missing, build, run the
 #                                whole test suite (this is what CI runs)
+#   scripts/quickstart.sh bench  install what is missing, build, run every
+#                                benchmark (test/bench/bench_all.py; extra
+#                                arguments go to it): one table, and
+#                                bench.csv, bench.json, bench.png in
+#                                $SEEDPOOL_BUILD_DIR/bench-results
 # For a fresh Debian 12 machine; run as root or with sudo available.
 set -euo pipefail
 
 mode=${1:-demo}
-case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 64 ;; esac
+case "$mode" in demo|test|bench) ;; *) echo "usage: $0 demo|test|bench [bench_all.py args]" >&2; exit 64 ;; esac
+[ $# -gt 0 ] && shift
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SEEDPOOL_BUILD_DIR:-$src/build}
@@ -25,6 +31,10 @@ packages=(build-essential cmake pkg-config openssl libssl-dev liburing-dev
 # rngtest (FIPS 140-2 tests on 2.5 MB of output) and HAProxy (async mode
 # against a real server) for the test suite.
 [ "$mode" = test ] && packages+=(rng-tools5 haproxy)
+# The benchmarks' plot (bench_all_smoke in the suite draws it too), and
+# strace for their system call counts.
+[ "$mode" = test ] && packages+=(python3-matplotlib)
+[ "$mode" = bench ] && packages+=(python3-matplotlib strace)
 install_missing "${packages[@]}"
 
 # --- 2. Build ------------------------------------------------------------------
@@ -47,6 +57,15 @@ if [ "$mode" = demo ]; then
   step "the openssl CLI under conf/seedpool.cnf"
   OPENSSL_CONF=$src/conf/seedpool.cnf openssl rand -hex 32
   exit 0
+fi
+
+if [ "$mode" = bench ]; then
+  # Debian's python3-matplotlib serves /usr/bin/python3. The 3.5 column:
+  # rand_bench rebuilt and run in the Debian 13 root of test/openssl35/run.sh
+  # when that root exists and this runs as root; otherwise it says why not.
+  step "every benchmark, OpenSSL's default provider against seedpool (bench_all.py)"
+  exec /usr/bin/python3 "$src/test/bench/bench_all.py" --build-dir "$build" \
+    --out "$build/bench-results" --openssl35 refresh "$@"
 fi
 
 step "running the test suite"

@@ -1,5 +1,6 @@
 #include "bench_config.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -26,12 +27,37 @@ std::vector<ConfigSpec> standard_configs() {
   // All seedpool configurations must carry the same [seedpool_sect]: the
   // pool is process-wide, and a second library context that asks for a
   // different configuration fails closed ("config conflict").
+  auto spec = [](std::string name, std::string label, std::string conf_path,
+                 std::string generator, Proof proof) {
+    ConfigSpec c;
+    c.name = std::move(name);
+    c.label = std::move(label);
+    c.conf_path = std::move(conf_path);
+    c.generator = std::move(generator);
+    c.proof = proof;
+    return c;
+  };
+  ConfigSpec drbg = spec("drbg", "random = SEEDPOOL-DRBG",
+                         conf_dir + "/seedpool-drbg.cnf", "SEEDPOOL-DRBG",
+                         Proof::bytes_served);
+  drbg.optional = true;
+  // OpenSSL 3.5's random_provider: RAND_bytes goes to seedpool's
+  // OSSL_FUNC_PROVIDER_RANDOM_BYTES, no EVP_RAND in between.
+  ConfigSpec rp = spec("rp", "random_provider = seedpool", conf_dir + "/seedpool-35.cnf",
+                       "", Proof::random_provider_calls);
+  rp.min_openssl = 0x30500000UL;
+  rp.min_openssl_why = "no random_provider (it came with OpenSSL 3.5)";
   return {
-      {"default", bench_dir + "/default.cnf", "CTR-DRBG", false, false},
-      {"seed", conf_dir + "/seedpool.cnf", "CTR-DRBG", false, true},
-      {"direct", conf_dir + "/seedpool-direct.cnf", "SEEDPOOL", false, true},
-      {"drbg", conf_dir + "/seedpool-drbg.cnf", "SEEDPOOL-DRBG", true, true},
-      {"noop", bench_dir + "/noop.cnf", "NOOP-RAND", false, false},
+      spec("default", "default provider", bench_dir + "/default.cnf", "CTR-DRBG",
+           Proof::none),
+      spec("seed", "seed = SEEDPOOL", conf_dir + "/seedpool.cnf", "CTR-DRBG",
+           Proof::bytes_served),
+      spec("direct", "random = SEEDPOOL", conf_dir + "/seedpool-direct.cnf", "SEEDPOOL",
+           Proof::bytes_served),
+      std::move(drbg),
+      std::move(rp),
+      spec("noop", "noop-rand (ceiling)", bench_dir + "/noop.cnf", "NOOP-RAND",
+           Proof::none),
   };
 }
 
@@ -56,22 +82,32 @@ std::string take_openssl_errors() {
   return all;
 }
 
-namespace {
-
-// seedpool's bytes_served, read from a fresh SEEDPOOL instance in `libctx`
-// (every instance reports the process-wide pool; none needs instantiating).
-std::optional<std::uint64_t> seedpool_bytes_served(OSSL_LIB_CTX* libctx) {
+std::optional<std::uint64_t> seedpool_counter(OSSL_LIB_CTX* libctx, const char* name) {
   EVP_RAND* rand = EVP_RAND_fetch(libctx, "SEEDPOOL", "provider=seedpool");
   EVP_RAND_CTX* ctx = rand != nullptr ? EVP_RAND_CTX_new(rand, nullptr) : nullptr;
   EVP_RAND_free(rand);
   if (ctx == nullptr) return std::nullopt;
-  std::uint64_t served = 0;
-  OSSL_PARAM params[] = {OSSL_PARAM_uint64("bytes_served", &served), OSSL_PARAM_END};
+  std::uint64_t value = 0;
+  OSSL_PARAM params[] = {OSSL_PARAM_uint64(name, &value), OSSL_PARAM_END};
   const bool ok =
       EVP_RAND_CTX_get_params(ctx, params) == 1 && OSSL_PARAM_modified(&params[0]) == 1;
   EVP_RAND_CTX_free(ctx);
   if (!ok) return std::nullopt;
-  return served;
+  return value;
+}
+
+namespace {
+
+const char* proof_counter(Proof proof) {
+  switch (proof) {
+    case Proof::bytes_served:
+      return "bytes_served";
+    case Proof::random_provider_calls:
+      return "random_provider_calls";
+    case Proof::none:
+      break;
+  }
+  return nullptr;
 }
 
 // Records why `config` cannot run: "not available" for an optional one.
@@ -89,6 +125,12 @@ LoadedConfig refuse(LoadedConfig config, std::string why) {
 LoadedConfig load_config(const ConfigSpec& spec) {
   LoadedConfig config{spec, ConfigStatus::failed, {}, nullptr};
   ERR_clear_error();
+  if (spec.min_openssl != 0 && OpenSSL_version_num() < spec.min_openssl) {
+    config.status = ConfigStatus::not_available;
+    config.detail = std::string(OpenSSL_version(OPENSSL_VERSION)) + ": " +
+                    spec.min_openssl_why;
+    return config;
+  }
   std::error_code ec;
   if (!std::filesystem::exists(spec.conf_path, ec))
     return refuse(std::move(config), spec.conf_path + " does not exist");
@@ -101,48 +143,58 @@ LoadedConfig load_config(const ConfigSpec& spec) {
 
   // `[random] random = X` only records the name; a name no provider offers
   // shows first here (or as a failing RAND_bytes).
-  EVP_RAND* rand = EVP_RAND_fetch(libctx, spec.generator.c_str(), nullptr);
-  if (rand == nullptr) {
-    // Most often: the provider's module is not where OpenSSL looks.
-    const char* modules = std::getenv("OPENSSL_MODULES");
-    return refuse(std::move(config),
-                  "cannot fetch " + spec.generator + " (provider modules from " +
-                      (modules != nullptr ? modules : "OpenSSL's modules directory") +
-                      ")");
+  if (!spec.generator.empty()) {
+    EVP_RAND* rand = EVP_RAND_fetch(libctx, spec.generator.c_str(), nullptr);
+    if (rand == nullptr) {
+      // Most often: the provider's module is not where OpenSSL looks.
+      const char* modules = std::getenv("OPENSSL_MODULES");
+      return refuse(std::move(config),
+                    "cannot fetch " + spec.generator + " (provider modules from " +
+                        (modules != nullptr ? modules : "OpenSSL's modules directory") +
+                        ")");
+    }
+    EVP_RAND_free(rand);
   }
-  EVP_RAND_free(rand);
 
-  std::optional<std::uint64_t> served_before;
-  if (spec.draws_from_seedpool) served_before = seedpool_bytes_served(libctx);
+  const char* counter = proof_counter(spec.proof);
+  std::optional<std::uint64_t> before;
+  if (counter != nullptr) before = seedpool_counter(libctx, counter);
 
   // The first call creates and instantiates the primary and this thread's
-  // public instance: it must work before anything is timed.
+  // public instance (or, with random_provider, seedpool's per-thread
+  // generator): it must work before anything is timed.
   std::array<unsigned char, 32> probe{};
   if (RAND_bytes_ex(libctx, probe.data(), probe.size(), 0) != 1)
     return refuse(std::move(config), "the first RAND_bytes_ex failed");
 
-  EVP_RAND_CTX* pub = RAND_get0_public(libctx);
-  if (pub == nullptr ||
-      !EVP_RAND_is_a(EVP_RAND_CTX_get0_rand(pub), spec.generator.c_str())) {
-    const char* actual =
-        pub != nullptr ? EVP_RAND_get0_name(EVP_RAND_CTX_get0_rand(pub)) : "nothing";
-    config.status = ConfigStatus::failed;
-    config.detail =
-        "RAND_bytes runs through " + std::string(actual) + ", not " + spec.generator;
-    config.libctx.reset();
-    return config;
+  if (!spec.generator.empty()) {
+    EVP_RAND_CTX* pub = RAND_get0_public(libctx);
+    if (pub == nullptr ||
+        !EVP_RAND_is_a(EVP_RAND_CTX_get0_rand(pub), spec.generator.c_str())) {
+      const char* actual =
+          pub != nullptr ? EVP_RAND_get0_name(EVP_RAND_CTX_get0_rand(pub)) : "nothing";
+      config.status = ConfigStatus::failed;
+      config.detail =
+          "RAND_bytes runs through " + std::string(actual) + ", not " + spec.generator;
+      config.libctx.reset();
+      return config;
+    }
   }
 
-  if (spec.draws_from_seedpool) {
-    const std::optional<std::uint64_t> served_after = seedpool_bytes_served(libctx);
-    if (!served_before || !served_after || *served_after <= *served_before) {
-      const std::string why =
-          "seedpool's bytes_served did not move at the first RAND_bytes: "
-          "OpenSSL is not drawing from seedpool";
+  if (counter != nullptr) {
+    const std::optional<std::uint64_t> after = seedpool_counter(libctx, counter);
+    if (!before || !after || *after <= *before) {
+      std::string why = "seedpool's " + std::string(counter);
+      why += !before || !after ? " cannot be read (is seedpool loaded?)"
+                               : " did not move at the first RAND_bytes";
+      why += spec.proof == Proof::random_provider_calls
+                 ? ": OpenSSL is not handing RAND_bytes to seedpool"
+                 : ": OpenSSL is not drawing from seedpool";
       if (!spec.optional) return refuse(std::move(config), why);
       // A work-in-progress algorithm is measured anyway, with the warning.
       config.detail = "warning: " + why;
     }
+    if (after) config.proof_count = *after;
   }
   ERR_clear_error();
   config.status = ConfigStatus::ready;

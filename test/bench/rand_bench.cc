@@ -1,8 +1,10 @@
 // rand_bench: RAND_bytes_ex through the path a user's program takes, under
-// OpenSSL's default provider, seedpool's three configurations and a no-work
-// provider, in one run, with ratios against the default.
+// OpenSSL's default provider, seedpool's configurations and a no-work
+// provider, in one run, with ratios against the default; on OpenSSL 3.5
+// also through `random_provider = seedpool`.
 //
-//   rand_bench [--smoke] [--rounds N] [--sample-ms MS] [--csv FILE] [--json FILE]
+//   rand_bench [--smoke] [--rounds N] [--sample-ms MS] [--configs LIST]
+//              [--csv FILE] [--json FILE]
 //
 // Each configuration is an openssl.cnf loaded into its own OSSL_LIB_CTX
 // (bench_config.cc); every call is RAND_bytes_ex(libctx, buf, n, 0).
@@ -21,6 +23,8 @@
 //
 // Exit status: 0 when every available configuration ran every workload and
 // cost measurement (timings are never judged), 1 otherwise, 2 on bad usage.
+// A configuration this OpenSSL cannot have (rp before 3.5) is "n/a", not a
+// failure. test/bench/bench_all.py runs this and merges the JSON "rows".
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +56,7 @@ struct Options {
   double sample_ms = 0;  // 0: the mode's default
   std::string csv_path;
   std::string json_path;
+  std::vector<std::string> configs;  // --configs; empty: all
   // --syscall-probe CONFIG BYTES CALLS: the child side of the syscall count.
   bool probe = false;
   std::string probe_config;
@@ -82,20 +87,29 @@ Plan plan_for(const Options& o) {
   return plan;
 }
 
+std::string config_names() {
+  std::string names;
+  for (const ConfigSpec& spec : standard_configs())
+    names += (names.empty() ? "" : ",") + spec.name;
+  return names;
+}
+
 int usage(const char* why) {
   if (why != nullptr) std::fprintf(stderr, "rand_bench: %s\n", why);
   std::fprintf(
       stderr,
-      "usage: rand_bench [--smoke] [--rounds N] [--sample-ms MS] [--csv FILE] [--json "
-      "FILE]\n"
+      "usage: rand_bench [--smoke] [--rounds N] [--sample-ms MS] [--configs LIST]\n"
+      "                  [--csv FILE] [--json FILE]\n"
       "  --smoke       every workload and configuration, very briefly (CI); 2 rounds\n"
       "  --rounds N    rounds of alternated configurations (default 7)\n"
       "  --sample-ms   wall-clock time of one sample (default 250)\n"
+      "  --configs L   comma list of configurations to run, of: %s\n"
+      "                (default: all; rp needs OpenSSL 3.5)\n"
       "  --csv FILE    also write the results as CSV\n"
       "  --json FILE   also write the results, per round, as JSON\n"
       "OPENSSL_MODULES, if set, must hold seedpool.so and noop-rand.so;\n"
       "otherwise the build folder is used (%s).\n",
-      RAND_BENCH_MODULE_DIR);
+      config_names().c_str(), RAND_BENCH_MODULE_DIR);
   return 2;
 }
 
@@ -130,6 +144,21 @@ bool parse_options(int argc, char** argv, Options& o, bool& help) {
       if (v == nullptr || !parse_number(v, 0.1, 60000, n))
         return bad_usage("--sample-ms wants 0.1 to 60000");
       o.sample_ms = n;
+    } else if (arg == "--configs") {
+      const char* v = value(i);
+      if (v == nullptr) return bad_usage("--configs wants a comma list");
+      const std::vector<ConfigSpec> known = standard_configs();
+      std::string list = v;
+      for (std::size_t start = 0; start <= list.size();) {
+        std::size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        const std::string name = list.substr(start, end - start);
+        if (std::none_of(known.begin(), known.end(),
+                         [&](const ConfigSpec& k) { return k.name == name; }))
+          return bad_usage("--configs: unknown configuration '" + name + "'");
+        o.configs.push_back(name);
+        start = end + 1;
+      }
     } else if (arg == "--csv" || arg == "--json") {
       const char* v = value(i);
       if (v == nullptr) return bad_usage(arg + " wants a file name");
@@ -263,9 +292,32 @@ bool all_ran(const std::vector<ConfigResult>& results) {
   return ok;
 }
 
+// Configurations that prove themselves by random_provider_calls: the
+// counter must have moved over the timed rounds too (OpenSSL could have
+// unhooked seedpool since the first call).
+void check_still_served(const std::vector<LoadedConfig>& loaded,
+                        std::vector<ConfigResult>& results) {
+  for (std::size_t ci = 0; ci < results.size(); ++ci) {
+    ConfigResult& c = results[ci];
+    if (!c.ran() || c.spec.proof != Proof::random_provider_calls) continue;
+    const std::optional<std::uint64_t> now =
+        seedpool_counter(loaded[ci].libctx.get(), "random_provider_calls");
+    if (now && *now > loaded[ci].proof_count) {
+      std::fprintf(stderr, "[check] %-7s random_provider_calls +%llu over the rounds\n",
+                   c.spec.name.c_str(),
+                   static_cast<unsigned long long>(*now - loaded[ci].proof_count));
+      continue;
+    }
+    c.status = ConfigStatus::failed;
+    c.detail = now ? "seedpool's random_provider_calls did not move over the timed "
+                     "rounds: OpenSSL stopped handing RAND_bytes to seedpool"
+                   : "seedpool's random_provider_calls cannot be read after the rounds";
+  }
+}
+
 int run(const Options& options, bool libcrypto_counted) {
   const Plan plan = plan_for(options);
-  const std::vector<ConfigSpec> specs = standard_configs();
+  std::vector<ConfigSpec> specs = standard_configs();
 
   if (options.probe) {
     for (const ConfigSpec& spec : specs)
@@ -273,6 +325,11 @@ int run(const Options& options, bool libcrypto_counted) {
         return run_syscall_probe(spec, options.probe_len, options.probe_calls);
     return usage("--syscall-probe: unknown configuration");
   }
+  if (!options.configs.empty())
+    std::erase_if(specs, [&](const ConfigSpec& spec) {
+      return std::find(options.configs.begin(), options.configs.end(), spec.name) ==
+             options.configs.end();
+    });
 
   Results results;
   results.machine = read_machine_info();
@@ -302,6 +359,7 @@ int run(const Options& options, bool libcrypto_counted) {
   }
 
   run_rounds(loaded, results.configs, plan);
+  check_still_served(loaded, results.configs);
   measure_costs(loaded, results.configs, plan, libcrypto_counted);
 
   results.machine.load_end = read_load_average();

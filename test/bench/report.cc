@@ -55,12 +55,6 @@ double quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
 }
 
-std::optional<double> median_of(std::vector<double> values) {
-  if (values.empty()) return std::nullopt;
-  std::sort(values.begin(), values.end());
-  return quantile(values, 0.5);
-}
-
 }  // namespace
 
 std::optional<Spread> spread_of(const std::vector<std::optional<double>>& values) {
@@ -76,11 +70,19 @@ std::optional<Spread> spread_of(const std::vector<std::optional<double>>& values
 std::optional<double> median_ratio(
     const std::vector<std::optional<double>>& numerator,
     const std::vector<std::optional<double>>& denominator) {
-  std::vector<double> ratios;
+  const std::optional<Spread> sp = ratio_spread(numerator, denominator);
+  if (!sp) return std::nullopt;
+  return sp->median;
+}
+
+std::optional<Spread> ratio_spread(
+    const std::vector<std::optional<double>>& numerator,
+    const std::vector<std::optional<double>>& denominator) {
+  std::vector<std::optional<double>> ratios;
   for (std::size_t r = 0; r < std::min(numerator.size(), denominator.size()); ++r)
     if (numerator[r] && denominator[r] && *denominator[r] > 0)
       ratios.push_back(*numerator[r] / *denominator[r]);
-  return median_of(std::move(ratios));
+  return spread_of(ratios);
 }
 
 // --- formatting ----------------------------------------------------------------
@@ -137,6 +139,26 @@ std::string status_text(const ConfigResult& c) {
   }
   return "?";
 }
+
+std::string generator_text(const ConfigSpec& spec) {
+  return spec.generator.empty() ? "random_provider, no EVP_RAND" : spec.generator;
+}
+
+// The project's targets for the ratios (README, issues): information only.
+struct RatioTarget {
+  const char* config;
+  std::size_t workload;
+  double target;
+  bool vs_one_thread;  // else vs default
+};
+constexpr RatioTarget kRatioTargets[] = {
+    {"drbg", kBytes32, 4.0, false},  {"drbg", kKiB4, 1.8, false},
+    {"drbg", kMiB1, 1.3, false},     {"drbg", kThreads2KiB4, 1.8, true},
+    {"seed", kBytes32, 0.98, false}, {"seed", kKiB4, 0.98, false},
+};
+
+// Configurations that claim no allocation and no system call per call.
+constexpr std::string_view kZeroCostConfigs[] = {"drbg", "rp"};
 
 // "vs default": the per-round ratio against `default` in the same round.
 std::optional<double> vs_default(const Results& results, const ConfigResult& c,
@@ -205,7 +227,7 @@ void print_header(std::FILE* out, const Results& results) {
   for (const ConfigResult& c : results.configs) {
     std::fprintf(out, "  %s %s %s (%s)\n", pad(c.spec.name, 7).c_str(),
                  pad(status_text(c), 20).c_str(), c.spec.conf_path.c_str(),
-                 c.spec.generator.c_str());
+                 generator_text(c.spec).c_str());
     if (!c.detail.empty()) std::fprintf(out, "          %s\n", c.detail.c_str());
   }
 }
@@ -292,17 +314,6 @@ void print_costs(std::FILE* out, const Results& results) {
 // The project's targets, as information: a benchmark never fails on time.
 void print_targets(std::FILE* out, const Results& results) {
   std::fprintf(out, "\ntargets (informational; nothing here is asserted):\n");
-  struct RatioTarget {
-    const char* config;
-    std::size_t workload;
-    double target;
-    bool vs_one_thread;  // else vs default
-  };
-  constexpr RatioTarget kRatioTargets[] = {
-      {"drbg", kBytes32, 4.0, false},  {"drbg", kKiB4, 1.8, false},
-      {"drbg", kMiB1, 1.3, false},     {"drbg", kThreads2KiB4, 1.8, true},
-      {"seed", kBytes32, 0.98, false}, {"seed", kKiB4, 0.98, false},
-  };
   for (const RatioTarget& t : kRatioTargets) {
     const ConfigResult* c = find_config(results, t.config);
     std::optional<double> value;
@@ -481,6 +492,207 @@ std::string json_number(std::optional<double> v) {
 
 }  // namespace
 
+// --- comparison rows -------------------------------------------------------------
+
+namespace {
+
+// One comparison: `subject` against `baseline` (see write_json).
+struct Row {
+  std::string key;  // stable across runs and OpenSSL versions: "kib4/drbg"
+  std::string workload;
+  std::string unit;
+  std::string baseline;
+  std::string subject;
+  std::string status;  // "ran", "not available", "error"
+  std::optional<Spread> subject_spread;
+  std::optional<Spread> baseline_spread;
+  std::optional<Spread> ratio;
+  std::string target = "report";
+  std::optional<bool> met;
+  std::string detail;
+};
+
+std::string spread_json(const char* prefix, const std::optional<Spread>& sp) {
+  auto field = [&](const char* name, double Spread::* member) {
+    return strf(", \"%s%s\": %s", prefix, name,
+                json_number(sp ? std::optional(*sp.*member) : std::nullopt).c_str());
+  };
+  return field("median", &Spread::median) + field("q1", &Spread::q1) +
+         field("q3", &Spread::q3) + field("min", &Spread::min) +
+         field("max", &Spread::max);
+}
+
+std::string row_json(const Row& row) {
+  std::string j = "{\"key\": " + json_string(row.key) + ", \"source\": \"rand_bench\"" +
+                  ", \"workload\": " + json_string(row.workload) +
+                  ", \"unit\": " + json_string(row.unit) +
+                  ", \"baseline\": " + json_string(row.baseline) +
+                  ", \"subject\": " + json_string(row.subject) +
+                  ", \"status\": " + json_string(row.status) + ", \"rounds\": " +
+                  (row.ratio ? std::to_string(row.ratio->rounds) : "null");
+  j += spread_json("", row.subject_spread);
+  j += spread_json("baseline_", row.baseline_spread);
+  j += ", \"ratio\": " +
+       json_number(row.ratio ? std::optional(row.ratio->median) : std::nullopt);
+  j += ", \"ratio_q1\": " +
+       json_number(row.ratio ? std::optional(row.ratio->q1) : std::nullopt);
+  j += ", \"ratio_q3\": " +
+       json_number(row.ratio ? std::optional(row.ratio->q3) : std::nullopt);
+  j += ", \"target\": " + json_string(row.target) + ", \"met\": " +
+       (row.met ? (*row.met ? "true" : "false") : "null");
+  j += ", \"detail\": " + json_string(row.detail) + "}";
+  return j;
+}
+
+std::string workload_text(std::size_t w) {
+  return "RAND_bytes " + std::string(kWorkloads[w].label);
+}
+
+// status and detail of `c` when it has no figure for workload w.
+void set_status(Row& row, const ConfigResult& c, bool have_figure,
+                const std::string& error) {
+  if (c.status == ConfigStatus::not_available) {
+    row.status = "not available";
+    row.detail = c.detail;
+  } else if (!c.ran()) {
+    row.status = "error";
+    row.detail = c.detail;
+  } else if (!have_figure || !error.empty()) {
+    row.status = "error";
+    row.detail = error.empty() ? "no figure" : error;
+  } else {
+    row.status = "ran";
+    row.detail = c.detail;
+  }
+}
+
+// A single per-call figure as a Spread of one value.
+std::optional<Spread> one_value(std::optional<double> v) {
+  if (!v) return std::nullopt;
+  return Spread{1, *v, *v, *v, *v, *v};
+}
+
+std::vector<Row> comparison_rows(const Results& results) {
+  std::vector<Row> rows;
+  const ConfigResult* base = find_config(results, "default");
+  const std::string base_label = "default provider";
+  for (std::size_t w = 0; w < kWorkloadCount; ++w) {
+    const Workload& wl = kWorkloads[w];
+    for (const ConfigResult& c : results.configs) {
+      if (c.spec.name == "default") continue;
+      Row row;
+      row.key = std::string(wl.key) + "/" + c.spec.name;
+      row.workload = workload_text(w);
+      row.unit = unit_name(wl.unit);
+      row.baseline = base_label;
+      row.subject = c.spec.label;
+      if (c.ran()) {
+        row.subject_spread = spread_of(c.rates[w]);
+        if (base != nullptr) {
+          row.baseline_spread = spread_of(base->rates[w]);
+          row.ratio = ratio_spread(c.rates[w], base->rates[w]);
+        }
+      }
+      set_status(row, c, row.subject_spread.has_value(), c.ran() ? c.errors[w] : "");
+      if (row.status == "ran" && base == nullptr) {
+        row.status = "error";
+        row.detail = "the default configuration did not run: no ratio";
+      }
+      for (const RatioTarget& t : kRatioTargets) {
+        if (t.vs_one_thread || t.config != c.spec.name || t.workload != w) continue;
+        row.target = strf(">= %.2f", t.target);
+        if (row.ratio) row.met = row.ratio->median >= t.target;
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+
+  // Scaling: 2 threads against 1, same configuration.
+  for (const RatioTarget& t : kRatioTargets) {
+    if (!t.vs_one_thread) continue;
+    const std::size_t one = t.workload == kThreads2KiB4 ? kKiB4 : kBytes32;
+    for (const ConfigResult& c : results.configs) {
+      if (c.spec.name != t.config) continue;
+      Row row;
+      row.key = std::string(kWorkloads[t.workload].key) + "_vs_1_thread/" + c.spec.name;
+      row.workload = workload_text(t.workload) + " vs 1 thread";
+      row.unit = unit_name(kWorkloads[t.workload].unit);
+      row.baseline = "same, 1 thread";
+      row.subject = c.spec.label;
+      if (c.ran()) {
+        row.subject_spread = spread_of(c.rates[t.workload]);
+        row.baseline_spread = spread_of(c.rates[one]);
+        row.ratio = ratio_spread(c.rates[t.workload], c.rates[one]);
+      }
+      const std::string error = c.ran() ? (!c.errors[t.workload].empty()
+                                               ? c.errors[t.workload]
+                                               : c.errors[one])
+                                        : "";
+      set_status(row, c, row.ratio.has_value(), error);
+      row.target = strf(">= %.2f", t.target);
+      if (row.ratio) row.met = row.ratio->median >= t.target;
+      rows.push_back(std::move(row));
+    }
+  }
+
+  // No allocation and no system call per call, where that is claimed.
+  for (const ConfigResult& c : results.configs) {
+    if (std::find(std::begin(kZeroCostConfigs), std::end(kZeroCostConfigs),
+                  c.spec.name) == std::end(kZeroCostConfigs))
+      continue;
+    for (std::size_t i = 0; i < kCostSizes.size(); ++i) {
+      const std::string size = std::to_string(kCostSizes[i]) + "B";
+      const AllocPerCall& a = c.allocs[i];
+      const SyscallPerCall& sc = c.syscalls[i];
+      Row heap;
+      heap.key = "heap_allocs_" + size + "/" + c.spec.name;
+      heap.workload = "heap allocations per RAND_bytes " + size_label(kCostSizes[i]);
+      heap.unit = "per call";
+      heap.baseline = base_label;
+      heap.subject = c.spec.label;
+      heap.target = "== 0";
+      set_status(heap, c, a.ok, a.error);
+      if (heap.status == "ran" && !a.heap_counted) {
+        heap.status = "not available";
+        heap.detail = "heap allocations are not counted in this build (sanitizer)";
+      }
+      if (heap.status == "ran") {
+        heap.subject_spread = one_value(a.heap);
+        if (base != nullptr && base->allocs[i].ok)
+          heap.baseline_spread = one_value(base->allocs[i].heap);
+        heap.met = a.heap == 0;
+      }
+      rows.push_back(std::move(heap));
+
+      Row sys;
+      sys.key = "syscalls_" + size + "/" + c.spec.name;
+      sys.workload = "system calls per RAND_bytes " + size_label(kCostSizes[i]);
+      sys.unit = "per call";
+      sys.baseline = base_label;
+      sys.subject = c.spec.label;
+      sys.target = "== 0";
+      set_status(sys, c, sc.status == SyscallPerCall::Status::ok,
+                 sc.status == SyscallPerCall::Status::failed ? sc.detail : "");
+      if (c.ran() && sc.status == SyscallPerCall::Status::unavailable) {
+        sys.status = "not available";
+        sys.detail = sc.detail;
+      }
+      if (sys.status == "ran") {
+        sys.subject_spread = one_value(sc.total);
+        if (base != nullptr && base->syscalls[i].status == SyscallPerCall::Status::ok)
+          sys.baseline_spread = one_value(base->syscalls[i].total);
+        // "0" as printed: fewer than one system call in 200 calls.
+        sys.met = sc.total < 0.005;
+        sys.detail = sc.by_name.empty() ? "" : join_syscalls(sc);
+      }
+      rows.push_back(std::move(sys));
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
 bool write_json(const std::string& path, const Results& results) {
   std::ofstream out(path);
   if (!out) return false;
@@ -498,6 +710,7 @@ bool write_json(const std::string& path, const Results& results) {
   for (std::size_t ci = 0; ci < results.configs.size(); ++ci) {
     const ConfigResult& c = results.configs[ci];
     out << "    {\"name\": " << json_string(c.spec.name)
+        << ", \"label\": " << json_string(c.spec.label)
         << ", \"conf\": " << json_string(c.spec.conf_path)
         << ", \"generator\": " << json_string(c.spec.generator)
         << ", \"status\": " << json_string(status_text(c))
@@ -551,7 +764,11 @@ bool write_json(const std::string& path, const Results& results) {
     }
     out << "\n      ]}" << (ci + 1 < results.configs.size() ? ",\n" : "\n");
   }
-  out << "  ]\n}\n";
+  out << "  ],\n  \"rows\": [";
+  const std::vector<Row> rows = comparison_rows(results);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    out << (i == 0 ? "\n" : ",\n") << "    " << row_json(rows[i]);
+  out << "\n  ]\n}\n";
   return static_cast<bool>(out.flush());
 }
 

@@ -78,8 +78,16 @@ std::optional<Spread> spread_of(const std::vector<std::optional<double>>& values
 std::optional<double> median_ratio(const std::vector<std::optional<double>>& numerator,
                                    const std::vector<std::optional<double>>& denominator);
 
+// The same, of the per-round ratios numerator[r] / denominator[r].
+std::optional<Spread> ratio_spread(const std::vector<std::optional<double>>& numerator,
+                                   const std::vector<std::optional<double>>& denominator);
+
 void print_report(std::FILE* out, const Results& results);
 bool write_csv(const std::string& path, const Results& results);
+// The JSON holds the per-round figures of every configuration ("configs"),
+// and "rows": one comparison per line (subject against baseline, with the
+// ratio's spread, the project's target and whether it was met), in the
+// schema test/bench/bench_all.py merges from every benchmark.
 bool write_json(const std::string& path, const Results& results);
 
 }  // namespace seedpool::bench
