@@ -8,6 +8,7 @@
 
 #include "provider/errors.h"
 #include "provider/prov_ctx.h"
+#include "provider/rand_common.h"
 
 namespace seedpool::provider {
 
@@ -46,8 +47,7 @@ bool drbg_core_reseed(DrbgCore& core, const DrbgCall& call,
   if (rc == pool::Errc::ok && pr) core.reseed_pr_pending = false;
   if (rc != pool::Errc::ok) {
     OPENSSL_cleanse(seed.data(), seed.size());
-    // No format: this runs inside ASYNC jobs too.
-    SEEDPOOL_RAISE(call.handle, reason_for(rc));
+    raise_draw_error(call.handle, call.pool.get(), rc);
     return false;
   }
   return true;

@@ -248,7 +248,7 @@ int drbg_reseed(void* vctx, int pr, const unsigned char* ent, size_t ent_len,
   c->core.gen->request_reseed();
   if (pr != 0) c->core.reseed_pr_pending = true;
   if (rc == pool::Errc::entropy_short) return 1;  // deferred, see above
-  SEEDPOOL_RAISE(c->handle, reason_for(rc));
+  raise_draw_error(c->handle, c->pool.get(), rc);
   return 0;
 }
 

@@ -1,10 +1,13 @@
 #include "provider/rand_common.h"
 
+#include <openssl/async.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <cstring>
 #include <new>
+#include <string>
 
 #include "provider/errors.h"
 
@@ -48,6 +51,36 @@ std::size_t seed_length(const OSSL_CORE_HANDLE* handle, int entropy,
     return 0;
   }
   return len;
+}
+
+void raise_draw_error(const OSSL_CORE_HANDLE* handle, const pool::Pool* pool,
+                      pool::Errc rc) noexcept {
+  const Reason reason = reason_for(rc);
+  if (rc != pool::Errc::no_usable_source || pool == nullptr ||
+      ASYNC_get_current_job() != nullptr) {
+    SEEDPOOL_RAISE(handle, reason);
+    return;
+  }
+  try {
+    const pool::Stats st = pool->stats();
+    std::string detail;
+    for (const pool::SourceStats& src : st.sources) {
+      if (!detail.empty()) detail += "; ";
+      detail += src.name;
+      if (src.name == "device" && !pool->config().device_path.empty())
+        detail += " " + pool->config().device_path;
+      detail += ": ";
+      detail += pool::source_status_name(src.status);
+      if (src.last_errno != 0) {
+        detail += " (";
+        detail += std::strerror(src.last_errno);
+        detail += ")";
+      }
+    }
+    SEEDPOOL_RAISE(handle, reason, "sources: %s", detail.c_str());
+  } catch (...) {
+    SEEDPOOL_RAISE(handle, reason);
+  }
 }
 
 bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexcept {

@@ -38,6 +38,14 @@ std::size_t seed_length(const OSSL_CORE_HANDLE* handle, int entropy,
                         std::size_t min_len, std::size_t max_len,
                         std::size_t max_request) noexcept;
 
+// Raises the reason for a draw from `pool` that failed with `rc`. For "no
+// usable entropy source" outside an ASYNC job the detail names each source
+// and why it is out (status, errno; the device's path), e.g. `device
+// /tmp: absent (Is a directory)`. Inside a job the reason alone: a format
+// goes through BIO_vsnprintf, too deep for a job's small stack (errors.h).
+void raise_draw_error(const OSSL_CORE_HANDLE* handle, const pool::Pool* pool,
+                      pool::Errc rc) noexcept;
+
 // Raises kReasonStrengthTooHigh when `strength` exceeds 256 bits.
 bool check_strength(const OSSL_CORE_HANDLE* handle, unsigned int strength) noexcept;
 

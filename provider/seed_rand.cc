@@ -80,8 +80,7 @@ bool draw(SeedCtx* c, unsigned char* out, std::size_t out_len,
   req.pausing = may_pause ? async::Pausing::allowed : async::Pausing::forbidden;
   pool::Errc rc = async::draw(c->pool, req);
   if (rc == pool::Errc::ok) return true;
-  // No format: this runs inside ASYNC jobs too; the reason says it all.
-  SEEDPOOL_RAISE(c->handle, reason_for(rc));
+  raise_draw_error(c->handle, c->pool.get(), rc);
   return false;
 }
 

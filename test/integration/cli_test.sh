@@ -819,6 +819,32 @@ case_unknown_config_key() {
   assert_names_key_value "check_unknown_keys = maybe" "$TMP/err" check_unknown_keys maybe
 }
 
+# A device path that cannot be a source (a directory, a path that does not
+# exist) as the only source: every request fails at once, nothing is
+# served, and the error queue says which source is out and why.
+case_unusable_device() {
+  local path why random_sect
+  # A directory opens but cannot be read (EISDIR: failed, backed off); a
+  # missing path cannot be opened (ENOENT: absent, never tried again).
+  for item in "$TMP|failed (Is a directory)" "$TMP/none/such|absent (No such file or directory)"; do
+    path=${item%%|*}
+    why=${item#*|}
+    for random_sect in "$SEED_RANDOM_SECT" "$DIRECT_RANDOM_SECT"; do
+      write_conf "$TMP/dev.cnf" $'activate = 1\nsources = device\ndevice_credit = 8\ndevice = '"$path" \
+        "$random_sect"
+      rm -f "$TMP/stats"
+      run "$TMP/out" "$TMP/err" env OPENSSL_CONF="$TMP/dev.cnf" \
+        SEEDPOOL_STATS_FILE="$TMP/stats" timeout 20 "$OPENSSL" rand -hex 8
+      assert_exit_nonzero "device = $path: openssl rand" "$RC" "$TMP/out" "$TMP/err"
+      assert_eq "device = $path: stdout (no random bytes)" "" "$(cat "$TMP/out")"
+      assert_file_contains "device = $path: the reason" "$TMP/err" "no usable entropy source"
+      assert_file_contains "device = $path: which source and why" "$TMP/err" \
+        "sources: device $path: $why"
+      assert_not_served "device = $path" "$TMP/stats"
+    done
+  done
+}
+
 # A FIFO as the only source, as an external noise source feeds the pool.
 # Starved, `openssl rand` fails after block_timeout_ms with seedpool's
 # reason, never with unseeded bytes; fed, it succeeds and the statistics
