@@ -358,21 +358,9 @@ Errc Pool::refill_locked(std::uint64_t want_bits, std::uint64_t fresh_wanted,
   if (const std::uint64_t room = std::min<std::uint64_t>(
           limit - std::min(limit, entropy_bits_), reservoir_.free_bytes());
       fresh_wanted > room) {
-    std::uint64_t taken = 0;
-    const Errc rc = reservoir_.take(
-        std::min(fresh_wanted - room, reservoir_.bits()), /*newest_first=*/false,
-        [](void* c, std::span<const std::uint8_t> b) {
-          return static_cast<Conditioner*>(c)->absorb(b);
-        },
-        conditioner_.get(), taken);
-    entropy_bits_ = reservoir_.bits();
-    entropy_available_.store(std::min(entropy_bits_, size),
-                             std::memory_order_relaxed);
-    bits_debited_.fetch_add(taken, std::memory_order_relaxed);
-    if (rc != Errc::ok) {
-      health_.store(Health::failed, std::memory_order_relaxed);
+    if (Errc rc = spend_oldest_locked(std::min(fresh_wanted - room, reservoir_.bits()));
+        rc != Errc::ok)
       return rc;
-    }
   }
   const Clock::time_point now = Clock::now();
   for (auto& slot : sources_) {
@@ -439,15 +427,19 @@ Errc Pool::read_ahead_locked(std::uint64_t total_bits, bool fresh) {
 Errc Pool::trim_read_ahead_locked() noexcept {
   const std::uint64_t size = config_.pool_size_bits;
   if (entropy_bits_ <= size) return Errc::ok;
+  return spend_oldest_locked(entropy_bits_ - size);
+}
+
+Errc Pool::spend_oldest_locked(std::uint64_t bits) noexcept {
   std::uint64_t taken = 0;
   const Errc rc = reservoir_.take(
-      entropy_bits_ - size, /*newest_first=*/false,
+      bits, /*newest_first=*/false,
       [](void* c, std::span<const std::uint8_t> b) {
         return static_cast<Conditioner*>(c)->absorb(b);
       },
       conditioner_.get(), taken);
   entropy_bits_ = reservoir_.bits();
-  entropy_available_.store(std::min(entropy_bits_, size),
+  entropy_available_.store(std::min<std::uint64_t>(entropy_bits_, config_.pool_size_bits),
                            std::memory_order_relaxed);
   bits_debited_.fetch_add(taken, std::memory_order_relaxed);
   if (rc != Errc::ok) health_.store(Health::failed, std::memory_order_relaxed);

@@ -252,6 +252,10 @@ class Pool {
   // read ahead and was not served in full: the oldest input is spent into
   // the conditioner (mixed, debited, credited to no output).
   Errc trim_read_ahead_locked() noexcept;
+  // Spends the oldest `bits` of raw reservoir input into the conditioner
+  // (mixed in, debited, credited to no output); the estimate follows. A
+  // failure marks the pool failed.
+  Errc spend_oldest_locked(std::uint64_t bits) noexcept;
   Errc extract_locked(std::span<std::uint8_t> out, bool fresh);
   // One block (<= 64 bytes), spending raw reservoir input worth 8n + 64
   // bits; entropy_short if not covered.

@@ -8,20 +8,12 @@
 
 namespace seedpool::bench::pb {
 
-namespace {
+using bench::csv_field;
+using bench::json_number;
+using bench::json_string;
+using bench::strf;
 
-__attribute__((format(printf, 1, 2))) std::string strf(const char* format, ...) {
-  std::va_list args;
-  va_start(args, format);
-  std::va_list again;
-  va_copy(again, args);
-  const int n = std::vsnprintf(nullptr, 0, format, args);
-  va_end(args);
-  std::string s(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
-  std::vsnprintf(s.data(), s.size() + 1, format, again);
-  va_end(again);
-  return s;
-}
+namespace {
 
 std::vector<std::optional<double>> as_optional(const std::vector<double>& v) {
   return {v.begin(), v.end()};
@@ -251,48 +243,8 @@ void print_table(std::FILE* out, const Header& header, const std::vector<Row>& r
 
 namespace {
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (ch < 0x20)
-          out += strf("\\u%04x", ch);
-        else
-          out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(std::optional<double> v) {
-  return v && std::isfinite(*v) ? strf("%.6g", *v) : "null";
-}
-
 std::string json_met(const Row& r) {
   return !r.met ? "null" : *r.met ? "true" : "false";
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char ch : s) {
-    if (ch == '"') quoted += '"';
-    quoted += ch;
-  }
-  return quoted + "\"";
 }
 
 std::string csv_number(std::optional<double> v) {

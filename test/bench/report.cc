@@ -87,9 +87,7 @@ std::optional<Spread> ratio_spread(
 
 // --- formatting ----------------------------------------------------------------
 
-namespace {
-
-__attribute__((format(printf, 1, 2))) std::string strf(const char* format, ...) {
+std::string strf(const char* format, ...) {
   std::va_list args;
   va_start(args, format);
   std::va_list again;
@@ -101,6 +99,8 @@ __attribute__((format(printf, 1, 2))) std::string strf(const char* format, ...) 
   va_end(again);
   return s;
 }
+
+namespace {
 
 std::string pad(std::string s, std::size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
@@ -376,8 +376,6 @@ void print_report(std::FILE* out, const Results& results) {
 
 // --- CSV -------------------------------------------------------------------------
 
-namespace {
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string quoted = "\"";
@@ -387,6 +385,8 @@ std::string csv_field(const std::string& s) {
   }
   return quoted + "\"";
 }
+
+namespace {
 
 std::string csv_number(std::optional<double> v) { return v ? strf("%.6g", *v) : ""; }
 
@@ -458,8 +458,6 @@ bool write_csv(const std::string& path, const Results& results) {
 
 // --- JSON ------------------------------------------------------------------------
 
-namespace {
-
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (unsigned char ch : s) {
@@ -489,6 +487,8 @@ std::string json_string(const std::string& s) {
 std::string json_number(std::optional<double> v) {
   return v && std::isfinite(*v) ? strf("%.6g", *v) : "null";
 }
+
+namespace {
 
 }  // namespace
 

@@ -82,6 +82,15 @@ std::optional<double> median_ratio(const std::vector<std::optional<double>>& num
 std::optional<Spread> ratio_spread(const std::vector<std::optional<double>>& numerator,
                                    const std::vector<std::optional<double>>& denominator);
 
+// printf into a std::string.
+__attribute__((format(printf, 1, 2))) std::string strf(const char* format, ...);
+// A JSON string literal for `s`, and a number (null when absent or not
+// finite), as every benchmark's JSON writes them.
+std::string json_string(const std::string& s);
+std::string json_number(std::optional<double> v);
+// A CSV field, quoted when it must be.
+std::string csv_field(const std::string& s);
+
 void print_report(std::FILE* out, const Results& results);
 bool write_csv(const std::string& path, const Results& results);
 // The JSON holds the per-round figures of every configuration ("configs"),

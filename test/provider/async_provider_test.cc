@@ -38,33 +38,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 
-// The pool's only source, opened read-write by the test so that writes
-// never block on a missing reader.
-class Fifo {
- public:
-  Fifo() : path_(::testing::TempDir() + "seedpool-async." +
-                 std::to_string(::getpid()) + ".fifo") {
-    ::unlink(path_.c_str());
-    if (::mkfifo(path_.c_str(), 0600) == 0)
-      fd_ = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  }
-  ~Fifo() {
-    if (fd_ >= 0) ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-  bool ok() const { return fd_ >= 0; }
-  // Random bytes from OpenSSL's default generator (the default library
-  // context does not use seedpool here).
-  void feed(std::size_t n) {
-    std::vector<unsigned char> b(n);
-    ASSERT_EQ(RAND_bytes(b.data(), static_cast<int>(n)), 1);
-    ASSERT_EQ(::write(fd_, b.data(), n), static_cast<ssize_t>(n));
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
+struct Fifo : testing::FifoSource {
+  Fifo() : FifoSource("async") {}
 };
 
 constexpr char kDirectSect[] =
@@ -104,7 +79,7 @@ class AsyncProvider : public ::testing::Test {
     EVP_RAND_free(r);
     ASSERT_NE(pool_ctx_, nullptr);
     ASSERT_EQ(EVP_RAND_instantiate(pool_ctx_, 0, 0, nullptr, 0, nullptr), 1);
-    fifo_.feed(2048);
+    ASSERT_TRUE(fifo_.feed(2048));
     std::array<unsigned char, 32> b{};
     const auto end = Clock::now() + 5s;
     while (EVP_RAND_generate(pool_ctx_, b.data(), b.size(), 0, 0, nullptr, 0) != 1) {
@@ -184,13 +159,13 @@ void pause_feed_resume(AsyncProvider* t, Fifo& fifo, OSSL_LIB_CTX* lib,
   const auto fds = wait_fds(ctx);
   ASSERT_EQ(fds.size(), 1u);
   EXPECT_FALSE(readable(fds[0], 150ms));
-  fifo.feed(512);
+  ASSERT_TRUE(fifo.feed(512));
   ASSERT_TRUE(readable(fds[0], 5s));
   int r = ASYNC_PAUSE;
   for (int i = 0; i < 50 && r == ASYNC_PAUSE; ++i) {
     r = step(j, ctx);
     if (r == ASYNC_PAUSE) {  // the next draw of the same call: feed more
-      fifo.feed(512);
+      ASSERT_TRUE(fifo.feed(512));
       ASSERT_TRUE(readable(fds[0], 5s));
     }
   }
@@ -243,7 +218,7 @@ TEST_F(AsyncProvider, ManyJobsPausedInsideOneThreadsDrbgInstanceAllFinish) {
   int finished = 0;
   const auto end = Clock::now() + 20s;
   while (finished < kJobs && Clock::now() < end) {
-    fifo_.feed(1024);
+    ASSERT_TRUE(fifo_.feed(1024));
     for (int i = 0; i < kJobs; ++i) {
       if (jobs[i].job == nullptr || !readable(wait_fds(ctxs[i]).at(0), 1ms)) continue;
       if (step(jobs[i], ctxs[i]) == ASYNC_FINISH) ++finished;
@@ -273,7 +248,7 @@ TEST_F(AsyncProvider, SeedSourceUnderOpenSslsDrbgsNeverPausesUnderThePrimaryLock
   EXPECT_EQ(stat("requests_paused"), 0u);
   ERR_clear_error();
   // A second job on the same thread gets its bytes once there is entropy.
-  fifo_.feed(1024);
+  ASSERT_TRUE(fifo_.feed(1024));
   RandJob b;
   b.lib = lib();
   int r = ASYNC_FINISH;
@@ -440,7 +415,7 @@ TEST_P(AsyncTls, HandshakeWantsAsyncGivesOurFdAndCompletesWhenFed) {
   const auto end = Clock::now() + 20s;
   while (err != SSL_ERROR_NONE && Clock::now() < end) {
     if (err == SSL_ERROR_WANT_ASYNC) {
-      fifo_.feed(512);
+      ASSERT_TRUE(fifo_.feed(512));
       ASSERT_TRUE(readable(fd, 5s));
     }
     err = server_step(t);
@@ -475,7 +450,7 @@ TEST_P(AsyncTls, CallbackModeNeedsNoFdPolling) {
       ASSERT_EQ(SSL_get_async_status(t.s, &status), 1);
       ASSERT_EQ(status, ASYNC_STATUS_OK) << "queued: the callback will come";
       const int before = g_tls_callbacks.load();
-      fifo_.feed(512);
+      ASSERT_TRUE(fifo_.feed(512));
       const auto cb_end = Clock::now() + 5s;
       while (g_tls_callbacks.load() == before && Clock::now() < cb_end)
         std::this_thread::sleep_for(1ms);
@@ -504,7 +479,7 @@ TEST_P(AsyncTls, FreeingTheSslWhilePausedLeaksNothingAndNoCallbackFollows) {
     t.s = nullptr;
     EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the wait fd is closed";
     EXPECT_EQ(stat("requests_queued"), 0u) << "the request is withdrawn";
-    fifo_.feed(1024);
+    ASSERT_TRUE(fifo_.feed(1024));
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(g_tls_callbacks.load(), 0) << "no callback after SSL_free";
     EXPECT_EQ(open_fds(), fds_before) << "no fd left behind";
@@ -547,7 +522,7 @@ TEST_F(AsyncProvider, RandomProviderHandshakeInAsyncModePausesOnAFreshThread) {
   // Fed a little at a time, until the handshake is done.
   const auto end = Clock::now() + 20s;
   while (Clock::now() < end) {
-    fifo_.feed(256);
+    ASSERT_TRUE(fifo_.feed(256));
     std::this_thread::sleep_for(50ms);
     if (err == SSL_ERROR_NONE) break;
   }

@@ -40,6 +40,7 @@
 
 #include "../unit/async_test_util.h"
 #include "provider_test_util.h"
+#include "../common/child_process.h"
 
 namespace seedpool::testing {
 namespace {
@@ -69,45 +70,14 @@ enum class Exit { exit, immediate };
 // it died.
 std::string in_child(unsigned watchdog_s, Exit how,
                      const std::function<void(Verdict&)>& body) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::alarm(watchdog_s);
-    Verdict v;
-    body(v);
-    const char* p = v.why.data();
-    std::size_t n = v.why.size();
-    while (n > 0) {
-      const ssize_t w = ::write(fds[1], p, n);
-      if (w <= 0) break;
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    }
-    ::close(fds[1]);
-    const int code = v.why.empty() ? 0 : 1;
-    if (how == Exit::exit) std::exit(code);
-    ::_exit(code);
-  }
-  ::close(fds[1]);
-  std::string said;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) said.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return "waitpid failed";
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
-  std::string how_died =
-      WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-      : WIFSIGNALED(status)
-          ? std::string("killed by ") + ::strsignal(WTERMSIG(status)) +
-                (WTERMSIG(status) == SIGALRM ? " (watchdog: it hung)" : "")
-          : "status " + std::to_string(status);
-  return said + "child: " + how_died;
+  return testing::run_in_child(
+      watchdog_s,
+      [&] {
+        Verdict v;
+        body(v);
+        return v.why;
+      },
+      how == Exit::exit);
 }
 
 // Threads of this process named seedpool's gatherer (pthread_setname_np).
@@ -125,32 +95,8 @@ int gatherer_threads() {
   return n;
 }
 
-// The pool's only source: a FIFO, opened read-write here so that writes
-// never block on a missing reader. Fed from getrandom(2), not RAND_bytes
-// (the default library context may be seedpool's own here).
-class Fifo {
- public:
-  Fifo() : path_(::testing::TempDir() + "seedpool-lifecycle." +
-                 std::to_string(::getpid()) + ".fifo") {
-    ::unlink(path_.c_str());
-    if (::mkfifo(path_.c_str(), 0600) == 0)
-      fd_ = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  }
-  ~Fifo() {
-    if (fd_ >= 0) ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  bool ok() const { return fd_ >= 0; }
-  const std::string& path() const { return path_; }
-  bool feed(std::size_t n) {
-    std::vector<unsigned char> b(n);
-    return ::getrandom(b.data(), n, 0) == static_cast<ssize_t>(n) &&
-           ::write(fd_, b.data(), n) == static_cast<ssize_t>(n);
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
+struct Fifo : testing::FifoSource {
+  Fifo() : FifoSource("lifecycle") {}
 };
 
 std::string seedpool_lines(const Fifo& fifo, int block_timeout_ms) {

@@ -11,6 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +24,8 @@
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "../common/child_process.h"  // read_all, write_all, run_in_child
 
 namespace seedpool::testing {
 
@@ -59,18 +64,38 @@ inline std::string get_str(EVP_RAND_CTX* ctx, const char* key) {
   return buf;
 }
 
-// Reads exactly n bytes (a pipe from a forked child); false on EOF/error.
-inline bool read_all(int fd, void* buf, std::size_t n) {
-  auto* p = static_cast<unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
+// A FIFO as the pool's only source, opened read-write here so that writes
+// never block on a missing reader. Fed from getrandom(2), not RAND_bytes
+// (the default library context may be seedpool's own). Named after the
+// test binary and the process.
+class FifoSource {
+ public:
+  explicit FifoSource(const std::string& tag)
+      : path_(::testing::TempDir() + "seedpool-" + tag + "." +
+              std::to_string(::getpid()) + ".fifo") {
+    ::unlink(path_.c_str());
+    if (::mkfifo(path_.c_str(), 0600) == 0)
+      fd_ = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   }
-  return true;
-}
+  ~FifoSource() {
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  FifoSource(const FifoSource&) = delete;
+  FifoSource& operator=(const FifoSource&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+  // Writes n random bytes; false if they could not all be written.
+  [[nodiscard]] bool feed(std::size_t n) {
+    std::vector<unsigned char> b(n);
+    return ::getrandom(b.data(), n, 0) == static_cast<ssize_t>(n) &&
+           ::write(fd_, b.data(), n) == static_cast<ssize_t>(n);
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 // Waits for a forked child; true if it exited with status 0.
 inline bool child_succeeded(pid_t pid) {

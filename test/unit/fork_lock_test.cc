@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "fake_source.h"
+#include "../common/child_process.h"
 #include "pool/fault.h"
 #include "pool/fork.h"
 #include "pool/pool.h"
@@ -36,66 +37,19 @@ using pool::Errc;
 using testing::FakeSource;
 using Clock = std::chrono::steady_clock;
 
-bool read_all(int fd, void* buf, std::size_t n) {
-  auto* p = static_cast<unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
-bool write_all(int fd, const void* buf, std::size_t n) {
-  const auto* p = static_cast<const unsigned char*>(buf);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status))
-    return std::string("killed by ") + ::strsignal(WTERMSIG(status)) +
-           (WTERMSIG(status) == SIGALRM ? " (the watchdog: a hang)" : "");
-  return "status " + std::to_string(status);
-}
+using testing::describe_status;
+using testing::read_all;
+using testing::write_all;
 
 // Runs `body` in a child process with a watchdog of `watchdog_s` seconds.
-// The body reports failures by appending to its string (no gtest macros in
-// a child); returns what it said, or why the child did not finish.
+// The body reports failures by appending to its string.
 std::string in_scenario_process(unsigned watchdog_s,
                                 const std::function<void(std::string&)>& body) {
-  int fds[2];
-  if (::pipe(fds) != 0) return "pipe failed";
-  const pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::alarm(watchdog_s);
+  return testing::run_in_child(watchdog_s, [&] {
     std::string why;
     body(why);
-    (void)write_all(fds[1], why.data(), why.size());
-    ::_exit(why.empty() ? 0 : 1);
-  }
-  ::close(fds[1]);
-  std::string said;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) said.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return "waitpid failed";
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return said;
-  return said.empty() ? "scenario process: " + describe_status(status) : said;
+    return why;
+  });
 }
 
 #define SCENARIO_CHECK(cond, why_var, msg)                \
