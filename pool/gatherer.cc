@@ -316,7 +316,7 @@ void Pool::shutdown() noexcept {
 }
 
 bool Pool::hungry_locked() const noexcept {
-  return queue_head_ != nullptr || entropy_waiters_ > 0 ||
+  return queue_head_ != nullptr || entropy_waiters_ > 0 || gather_only_due_ ||
          (refilling_ && entropy_bits_ < config_.pool_size_bits);
 }
 
@@ -333,16 +333,26 @@ void Pool::gather_round_locked(Clock::time_point now) {
   // Bits wanted: up to a full pool, or what a prediction-resistant head
   // still needs from new input even when the pool is full.
   std::uint64_t fresh_deficit = fresh_deficit_locked();
+  // A gather-only round (note_inline_refill_locked) reads each source only
+  // the gatherer reads once, even with the pool full: when its timer or fd
+  // says so, within kGatherOnlyInterval.
+  bool gather_only_waiting = false;
   for (auto& slot : sources_) {
-    if (!source_readable_locked(*slot, now, false)) continue;
+    const bool gather_only = gather_only_due_ && gather_only_source(*slot);
+    if (!source_readable_locked(*slot, now, false)) {
+      gather_only_waiting = gather_only_waiting || gather_only;
+      continue;
+    }
     const std::uint32_t credit = slot->credit_bits_per_byte;
     const std::uint64_t want =
         std::max<std::uint64_t>(config_.pool_size_bits - entropy_bits_,
                                 fresh_deficit);
     std::size_t len = kUncreditedChunkBytes;
     if (credit > 0) {
-      if (want == 0) continue;
-      len = std::min<std::size_t>(kGatherChunkBytes, (want + credit - 1) / credit);
+      if (want == 0 && !gather_only) continue;
+      len = want == 0 ? kGatherChunkBytes
+                      : std::min<std::size_t>(kGatherChunkBytes,
+                                              (want + credit - 1) / credit);
     }
     bool more = false;
     Errc rc = Errc::ok;
@@ -350,6 +360,8 @@ void Pool::gather_round_locked(Clock::time_point now) {
     if (rc != Errc::ok) break;
     if (fresh_deficit > 0) fresh_deficit -= std::min(fresh_deficit, got);
   }
+  // Each read once (whatever it gave), or the round's time is up.
+  if (!gather_only_waiting || now >= gather_only_until_) gather_only_due_ = false;
   update_health();
 }
 
@@ -397,7 +409,9 @@ void Pool::gatherer_main() noexcept {
         if (st == SourceStatus::absent || st == SourceStatus::exhausted ||
             st == SourceStatus::unhealthy)
           continue;
-        if (slot->credit_bits_per_byte > 0 && !want_credit) continue;
+        if (slot->credit_bits_per_byte > 0 && !want_credit &&
+            !(gather_only_due_ && gather_only_source(*slot)))
+          continue;
         if (st != SourceStatus::failed && slot->wait_poll &&
             now >= slot->next_read) {
           try {

@@ -100,6 +100,9 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
       rc != Errc::ok)
     return rc;
   pool->credit_limit_bits_ = config.pool_size_bits;
+  // The first gather-only round comes an interval after start: a process
+  // that lives less (openssl rand) starts no thread for it.
+  pool->next_gather_only_ = Clock::now() + kGatherOnlyInterval;
   if (Errc rc = SecureRegion::create(kScratchBytes,
                                      SecureRegion::Options{.wipe_on_fork = true},
                                      pool->scratch_);
@@ -417,11 +420,34 @@ Errc Pool::read_ahead_locked(std::uint64_t total_bits, bool fresh) {
   // A top-up reads until the fill level (one read from getrandom); a
   // needed read stops as soon as the request is covered.
   const Errc rc = refill_locked(needed ? want : fill, fresh ? want : 0, fill);
+  note_inline_refill_locked(Clock::now());
   if (needed || rc == Errc::ok) return rc;
   // An optional top-up that found nothing is no failure; a conditioner
   // that failed is.
   return rc == Errc::entropy_short || rc == Errc::no_usable_source ? Errc::ok
                                                                     : rc;
+}
+
+bool Pool::gather_only_source(const SourceSlot& slot) const noexcept {
+  if (slot.credit_bits_per_byte == 0 || slot.source->reads_inline()) return false;
+  const SourceStatus st = slot.status.load(std::memory_order_relaxed);
+  return st == SourceStatus::ok || st == SourceStatus::not_ready ||
+         st == SourceStatus::failed;  // failed: backed off, tried again
+}
+
+void Pool::note_inline_refill_locked(Clock::time_point now) noexcept {
+  if (gather_only_due_ || now < next_gather_only_) return;
+  bool any = false;
+  for (const auto& slot : sources_) any = any || gather_only_source(*slot);
+  if (!any) return;
+  next_gather_only_ = now + kGatherOnlyInterval;
+  gather_only_until_ = now + kGatherOnlyInterval;
+  gather_only_due_ = true;
+  if (gatherer_ == nullptr) {
+    (void)ensure_gatherer_locked();  // should it fail, nothing is lost here
+    return;
+  }
+  wake_gatherer_locked();
 }
 
 Errc Pool::trim_read_ahead_locked() noexcept {

@@ -33,8 +33,9 @@
 // is below write_wakeup_threshold after the callers' own reads (an inline
 // source had nothing, or only the gatherer may read the sources, as
 // /dev/hwrng), or somebody waits, and until the pool is full; then it
-// sleeps with no timer at all. Sources only the gatherer reads therefore
-// add to the pool only while it runs. It serves queued requests once the
+// sleeps with no timer at all. Sources only the gatherer reads add to the
+// pool while it runs, and once per kGatherOnlyInterval while callers draw
+// and keep the pool up inline (note_inline_refill_locked). It serves queued requests once the
 // pool holds read_wakeup_threshold bits and what the head needs.
 //
 // Thread-safe. One mutex guards the conditioner, the estimate, the queue and
@@ -78,6 +79,9 @@ class Pool {
   // 48 bytes; `random = SEEDPOOL` splits by max_request.
   static constexpr std::size_t kMaxRequestBytes = 4096;
   static constexpr std::uint32_t kMarginBits = 64;
+  // How often, at most, callers that refill inline have the gatherer read
+  // the sources only it reads (hwrng), once each.
+  static constexpr std::chrono::milliseconds kGatherOnlyInterval{1000};
 
   // Builds the pool and its sources. Validates config first.
   static Errc create(const Config& config, std::unique_ptr<Pool>& out);
@@ -252,6 +256,10 @@ class Pool {
   // read ahead and was not served in full: the oldest input is spent into
   // the conditioner (mixed, debited, credited to no output).
   Errc trim_read_ahead_locked() noexcept;
+  // After an inline refill: asks the gatherer to read the sources only it
+  // reads, at most once per kGatherOnlyInterval (see gather_only_due_).
+  void note_inline_refill_locked(Clock::time_point now) noexcept;
+  bool gather_only_source(const SourceSlot& slot) const noexcept;
   // Spends the oldest `bits` of raw reservoir input into the conditioner
   // (mixed in, debited, credited to no output); the estimate follows. A
   // failure marks the pool failed.
@@ -334,6 +342,14 @@ class Pool {
   // child: no gatherer starts and nothing is queued afterwards.
   std::atomic<bool> shut_down_{false};
   bool refilling_ = false;   // below write threshold: fill up to the size
+  // Sources only the gatherer reads (hwrng) while callers keep the pool up
+  // inline: at most once per kGatherOnlyInterval after an inline refill
+  // (the first an interval after start), the gatherer reads each of them
+  // once (mixed in, credited up to the pool size), so that a configured
+  // source is not left out. Guarded by mu_.
+  bool gather_only_due_ = false;
+  Clock::time_point gather_only_until_{};
+  Clock::time_point next_gather_only_{};
   bool asleep_full_ = false;  // waiting with no timer: needs a wake()
   std::string gatherer_fallback_reason_;
   std::atomic<std::uint8_t> gatherer_kind_{0};  // 0 stopped, 1+Reactor::Kind

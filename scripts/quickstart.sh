@@ -108,7 +108,7 @@ cmake -S "$src" -B "$tsan_build" -DCMAKE_BUILD_TYPE=Debug -DSEEDPOOL_WERROR=ON \
 cmake --build "$tsan_build" -j"$jobs" --target pool_unit_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   "$tsan_build/test/pool_unit_tests" \
-  --gtest_filter='Paths/Gatherer.*:ReactorPaths*:PoolConcurrency*:-*Fork*'
+  --gtest_filter='Paths/Gatherer.*:Paths/ReactorPaths*:PoolConcurrency*:PoolReadAhead.*:Table/SourceFaults.*:PoolShutdown.*:-*Fork*'
 
 step "libFuzzer: config keys, RAND params, RAND arguments, health tests (30 s each)"
 # clang-14 with ASan + UBSan over the checked-in corpus (test/fuzz/corpus,

@@ -167,3 +167,54 @@ TEST(PoolReadAhead, DrySourceStillHandsOverToTheGatherer) {
 
 }  // namespace
 }  // namespace seedpool
+
+namespace seedpool {
+namespace {
+
+// A source only the gatherer reads (as /dev/hwrng) is still read while the
+// callers keep the pool up inline: after an inline refill, at most once per
+// kGatherOnlyInterval (the first an interval after start) while they draw;
+// never while nothing draws, and not in a process's first interval.
+TEST(PoolReadAhead, GatherOnlySourcesAreStillReadWhileCallersKeepThePoolUp) {
+  pool::Config cfg;
+  std::vector<pool::Pool::CustomSource> srcs;
+  auto fast = std::make_unique<FakeSource>(FakeSource::Mode::data);
+  auto slow = std::make_unique<FakeSource>(FakeSource::Mode::data);
+  slow->inline_reads = false;
+  FakeSource* gather_only = slow.get();
+  srcs.push_back({std::move(fast), 8});
+  srcs.push_back({std::move(slow), 4});
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(cfg, std::move(srcs), p), Errc::ok);
+
+  std::array<std::uint8_t, 32> out{};
+  ASSERT_EQ(p->try_read(out, {}, false), Errc::ok);
+  EXPECT_EQ(p->stats().gatherer, "stopped") << "no thread in the first interval";
+  const auto draw_for = [&](std::chrono::milliseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < end) {
+      ASSERT_EQ(p->try_read(out, {}, false), Errc::ok);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+  draw_for(pool::Pool::kGatherOnlyInterval * 7 / 2);
+  // Give a late gatherer round its chance before counting.
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (gather_only->reads.load() < 2 && std::chrono::steady_clock::now() < settle)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int reads = gather_only->reads.load();
+  EXPECT_GE(reads, 2) << "read once per interval while callers draw";
+  EXPECT_LE(reads, 8) << "at most once per interval, not per request";
+  EXPECT_GT(p->stats().sources[1].bytes_read, 0u);
+
+  // Nothing draws: no more reads of it, no gatherer wake-ups.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const int idle_reads = gather_only->reads.load();
+  const std::uint64_t wakeups = p->stats().gatherer_wakeups;
+  std::this_thread::sleep_for(pool::Pool::kGatherOnlyInterval * 3 / 2);
+  EXPECT_EQ(gather_only->reads.load(), idle_reads);
+  EXPECT_EQ(p->stats().gatherer_wakeups, wakeups);
+}
+
+}  // namespace
+}  // namespace seedpool
