@@ -266,7 +266,9 @@ bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
     return true;
   }
   CoreLookup c{core_get_params, handle};
-  if (!parse_config(core_lookup, &c, out, error)) return false;
+  // Into a local first: a refusal leaves `out` as it was.
+  pool::Config cfg;
+  if (!parse_config(core_lookup, &c, cfg, error)) return false;
   // Misspelt keys (conf_keys.h), unless the section turns the check off.
   bool check = true;
   if (const char* v = core_lookup(&c, "check_unknown_keys");
@@ -280,6 +282,7 @@ bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
     reason = kReasonUnknownConfigKey;
     return false;
   }
+  out = std::move(cfg);
   return true;
 }
 
