@@ -1,57 +1,47 @@
 #include "pool/conditioner.h"
 
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "pool/private_default.h"
 #include "pool/secure_mem.h"
 
+// How SHA-512 is called: through the default provider's own digest
+// functions in a private library context (pool/private_default.h), not
+// through EVP_MD_fetch + EVP_DigestInit_ex. The fetch cost ~250 us of
+// start-up (it builds the context's name map and digest store), and on 3.0
+// every EVP_DigestInit_ex frees and re-allocates the provider's context
+// (crypto/evp/digest.c, evp_md_init_internal): 3 malloc/free pairs per
+// extract(), 192 per 4 KiB served under `random = SEEDPOOL`.
+//
 // What stays outside the locked region: the hash state inside libcrypto.
+// The SHA-512 state (a SHA512_CTX: the chaining words h[] and the partial
+// input block u.p) is the provider's algctx, allocated by newctx with
+// OPENSSL_zalloc in libcrypto's heap -- unlocked, and included in core
+// dumps. Between init and final it holds the running state over our secret
+// inputs; after final, SHA512_Final (crypto/sha/sha512.c) leaves h[] = the
+// digest just produced and u.p = the padded last block, without wiping
+// them. The SHA-512 block function also leaves its message schedule on the
+// stack.
 //
-// Every hash below runs through one persistent EVP_MD_CTX (`md`). With the
-// default provider, the SHA-512 state (a SHA512_CTX: the chaining words h[]
-// and the partial input block u.p) is the provider's algctx, allocated by
-// OPENSSL_zalloc in libcrypto's heap -- unlocked, and included in core dumps.
-// Between EVP_DigestInit_ex and EVP_DigestFinal_ex it holds the running state
-// over our secret inputs; after Final, SHA512_Final (crypto/sha/sha512.c)
-// leaves h[] = the digest just produced and u.p = the padded last block,
-// without wiping them. The SHA-512 block function also leaves its message
-// schedule on the stack.
-//
-// What we read in the OpenSSL 3.0.22 sources (the installed library is
-// 3.0.19; the allocation counts measured on it agree):
+// What we read in the OpenSSL 3.0.22 and 3.5.7 sources:
 // - providers/implementations/include/prov/digestcommon.h,
 //   PROV_DISPATCH_FUNC_DIGEST_CONSTRUCT_START, used for sha512 by
 //   providers/implementations/digests/sha2_prov.c (IMPLEMENT_digest_functions
 //   (sha512, SHA512_CTX, ...)): newctx is OPENSSL_zalloc(sizeof(SHA512_CTX)),
-//   freectx is OPENSSL_clear_free(ctx, sizeof(*ctx)) -- freeing cleanses.
-// - crypto/evp/digest.c, evp_md_init_internal: every EVP_DigestInit_ex on a
-//   context that has an algctx calls freectx on it and newctx again, so on
-//   3.0 each Init already costs one malloc/free pair (the code before this
-//   change paid three per extract, as this one does).
-// - crypto/evp/digest.c, evp_md_ctx_reset_ex: EVP_MD_CTX_reset frees the
-//   algctx (freectx, so cleansed), drops the fetched EVP_MD reference and
-//   cleanses the EVP_MD_CTX; the next Init allocates a new algctx -- the one
-//   it would otherwise have allocated after freeing the old one.
-// So within one operation each Init cleanses the previous hash's state, and
-// after the last hash of each absorb()-that-compresses and each extract() we
-// call EVP_MD_CTX_reset: on 3.0 it moves a free that the next Init would do
-// anyway to the end of the operation (no extra malloc/free; measured with
-// callgrind and valgrind's heap counts, see below), so the last state -- h[]
-// = the new chain value, u.p = the seed -- does not linger in unlocked
-// memory until the next call. What remains exposed is the state while a
-// hash runs (between Init and Final, inside one call) and the stack.
-// On an OpenSSL whose Init reuses the algctx, the reset would add one
-// malloc/free pair per operation (not per hash); we accept that cost there
-// rather than leave the chain value in the heap.
-//
-// Measured with callgrind on 3.0.19 (RelWithDebInfo), per absorb(32 bytes) +
-// extract(32 bytes), one-time set-up excluded: before this change (a running
-// SHA-512 stream in libcrypto) 12,072 instructions and 3 heap allocations;
-// now 12,417 instructions and 3 allocations, of which the reset costs ~196
-// instructions (12,221 without it) and no allocation.
+//   init is SHA512_Init on the same context (no allocation), freectx is
+//   OPENSSL_clear_free(ctx, sizeof(*ctx)) -- freeing cleanses.
+// So each operation (an absorb() that compresses, an extract()) makes one
+// context, runs its hashes on it (each init overwrites the previous hash's
+// chaining words), and frees it when done: one malloc/free pair per
+// operation, and the last state -- h[] = the new chain value, u.p = the
+// seed -- does not linger in unlocked memory until the next call. What
+// remains exposed is the state while an operation runs, and the stack.
 
 namespace seedpool::pool {
 namespace {
@@ -69,26 +59,20 @@ constexpr std::size_t kBlockOff = kSeedOff + Conditioner::kBlockBytes;
 constexpr std::size_t kBufferOff = kBlockOff + Conditioner::kBlockBytes;
 constexpr std::size_t kStateBytes = kBufferOff + Conditioner::kBufferBytes;
 
-struct LibCtxFree {
-  void operator()(OSSL_LIB_CTX* p) const noexcept { OSSL_LIB_CTX_free(p); }
-};
-struct MdFree {
-  void operator()(EVP_MD* p) const noexcept { EVP_MD_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-
 }  // namespace
 
 struct Conditioner::Impl {
-  // Declaration order matters: the context goes before the MD, the MD before
-  // the library context that provides it.
-  std::unique_ptr<OSSL_LIB_CTX, LibCtxFree> libctx;
-  std::unique_ptr<EVP_MD, MdFree> sha512;
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> md;  // reused for every hash
+  std::shared_ptr<PrivateDefault> provider;  // owns the functions below
+  OSSL_FUNC_digest_newctx_fn* newctx = nullptr;
+  OSSL_FUNC_digest_init_fn* init = nullptr;
+  OSSL_FUNC_digest_update_fn* update = nullptr;
+  OSSL_FUNC_digest_final_fn* final = nullptr;
+  OSSL_FUNC_digest_freectx_fn* freectx = nullptr;
+  void* md = nullptr;  // the provider's SHA-512 context, during an operation
   SecureRegion region;  // chain | seed | block | buffer
   std::size_t used = 0;  // bytes in the buffer
+
+  ~Impl() { scrub_md(); }
 
   unsigned char* chain() noexcept { return region.bytes().data() + kChainOff; }
   unsigned char* seed() noexcept { return region.bytes().data() + kSeedOff; }
@@ -98,22 +82,25 @@ struct Conditioner::Impl {
   }
 
   // out64 = H(a || b || c); any part may be empty. out64 may alias an input:
-  // Final writes only after every input has been consumed.
+  // final writes only after every input has been consumed.
   bool hash(const unsigned char* a, std::size_t a_len, const unsigned char* b,
             std::size_t b_len, const unsigned char* c, std::size_t c_len,
             unsigned char* out64) noexcept {
-    EVP_MD_CTX* ctx = md.get();
-    unsigned int len = 0;
-    return EVP_DigestInit_ex(ctx, sha512.get(), nullptr) == 1 &&
-           EVP_DigestUpdate(ctx, a, a_len) == 1 &&
-           EVP_DigestUpdate(ctx, b, b_len) == 1 &&
-           (c_len == 0 || EVP_DigestUpdate(ctx, c, c_len) == 1) &&
-           EVP_DigestFinal_ex(ctx, out64, &len) == 1 &&
+    if (md == nullptr && (md = newctx(provider->provctx())) == nullptr)
+      return false;
+    std::size_t len = 0;
+    return init(md, nullptr) == 1 && update(md, a, a_len) == 1 &&
+           update(md, b, b_len) == 1 && (c_len == 0 || update(md, c, c_len) == 1) &&
+           final(md, out64, &len, Conditioner::kBlockBytes) == 1 &&
            len == Conditioner::kBlockBytes;
   }
 
-  // Drops libcrypto's copy of the last hash state (see the top of the file).
-  void scrub_md() noexcept { (void)EVP_MD_CTX_reset(md.get()); }
+  // Frees (and so cleanses) libcrypto's copy of the last hash state; see
+  // the top of the file.
+  void scrub_md() noexcept {
+    if (md != nullptr) freectx(md);
+    md = nullptr;
+  }
 
   // C = H(0x03 || "seedpool compress" || C || B); B = empty.
   bool compress() noexcept {
@@ -136,15 +123,33 @@ Errc Conditioner::create(std::unique_ptr<Conditioner>& out) {
   if (Errc rc = SecureRegion::create(kStateBytes, {}, impl->region);
       rc != Errc::ok)
     return rc;
-  impl->libctx.reset(OSSL_LIB_CTX_new());
-  if (!impl->libctx) return Errc::conditioner_failed;
-  // The private context has no config loaded: fetching activates the
-  // built-in default provider in it (OpenSSL's fallback provider rule).
-  impl->sha512.reset(EVP_MD_fetch(impl->libctx.get(), "SHA512", nullptr));
-  impl->md.reset(EVP_MD_CTX_new());
-  if (!impl->sha512 || !impl->md ||
-      EVP_MD_get_size(impl->sha512.get()) != static_cast<int>(kBlockBytes))
+  if (!PrivateDefault::acquire_shared(impl->provider))
     return Errc::conditioner_failed;
+  OSSL_FUNC_digest_get_params_fn* get_params = nullptr;
+  for (const OSSL_DISPATCH* d = impl->provider->find(OSSL_OP_DIGEST, "SHA2-512");
+       d != nullptr && d->function_id != 0; ++d) {
+    switch (d->function_id) {
+      case OSSL_FUNC_DIGEST_NEWCTX: impl->newctx = OSSL_FUNC_digest_newctx(d); break;
+      case OSSL_FUNC_DIGEST_INIT: impl->init = OSSL_FUNC_digest_init(d); break;
+      case OSSL_FUNC_DIGEST_UPDATE: impl->update = OSSL_FUNC_digest_update(d); break;
+      case OSSL_FUNC_DIGEST_FINAL: impl->final = OSSL_FUNC_digest_final(d); break;
+      case OSSL_FUNC_DIGEST_FREECTX:
+        impl->freectx = OSSL_FUNC_digest_freectx(d);
+        break;
+      case OSSL_FUNC_DIGEST_GET_PARAMS:
+        get_params = OSSL_FUNC_digest_get_params(d);
+        break;
+      default: break;
+    }
+  }
+  if (impl->newctx == nullptr || impl->init == nullptr || impl->update == nullptr ||
+      impl->final == nullptr || impl->freectx == nullptr || get_params == nullptr)
+    return Errc::conditioner_failed;
+  // The output size the construction assumes, as the provider states it.
+  std::size_t size = 0;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_DIGEST_PARAM_SIZE, &size),
+                         OSSL_PARAM_construct_end()};
+  if (get_params(params) != 1 || size != kBlockBytes) return Errc::conditioner_failed;
   // The region is zero-filled by mmap: C starts as 64 zero bytes, B empty.
   out.reset(new Conditioner(std::move(impl)));
   return Errc::ok;

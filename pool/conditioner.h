@@ -1,6 +1,7 @@
-// The pool's conditioning function: SHA-512 from libcrypto, fetched in a
-// private OSSL_LIB_CTX (never the application's, so that the application's
-// configuration -- which may route RAND through us -- cannot recurse here).
+// The pool's conditioning function: SHA-512 from libcrypto's default
+// provider in a private OSSL_LIB_CTX (pool/private_default.h; never the
+// application's, so that the application's configuration -- which may route
+// RAND through us -- cannot recurse here).
 //
 // Construction (a hash-based conditioning component, SP 800-90B 3.1.5.1.1).
 // State: a chain value C (64 bytes, initially all zero) and an input buffer B

@@ -2,7 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "pool/fork.h"
+#include "pool/private_default.h"
 
 // What we rely on in libcrypto (read in the OpenSSL 3.0.22 and 3.5.7
 // sources, providers/implementations/ciphers/ciphercommon.c and
@@ -48,45 +49,37 @@ std::int64_t coarse_now_seconds() noexcept {
 Errc GeneratorCipher::create(std::unique_ptr<GeneratorCipher>& out) noexcept {
   std::unique_ptr<GeneratorCipher> c(new (std::nothrow) GeneratorCipher);
   if (!c) return Errc::out_of_memory;
-  c->libctx_ = OSSL_LIB_CTX_new();
-  if (c->libctx_ == nullptr) return Errc::out_of_memory;
-  // No configuration is read into the private context.
-  c->provider_ = OSSL_PROVIDER_load(c->libctx_, "default");
-  if (c->provider_ == nullptr) return Errc::cipher_failed;
-  c->provctx_ = OSSL_PROVIDER_get0_provider_ctx(c->provider_);
-  int no_cache = 0;
-  const OSSL_ALGORITHM* algs =
-      OSSL_PROVIDER_query_operation(c->provider_, OSSL_OP_CIPHER, &no_cache);
-  for (const OSSL_ALGORITHM* a = algs; a != nullptr && a->algorithm_names != nullptr;
-       ++a) {
-    // algorithm_names is "NAME[:ALIAS...]"; AES-256-CTR has no alias.
-    const std::string_view names(a->algorithm_names);
-    if (names.substr(0, names.find(':')) != "AES-256-CTR") continue;
-    for (const OSSL_DISPATCH* d = a->implementation; d->function_id != 0; ++d) {
-      switch (d->function_id) {
-        case OSSL_FUNC_CIPHER_NEWCTX: c->newctx_ = OSSL_FUNC_cipher_newctx(d); break;
-        case OSSL_FUNC_CIPHER_FREECTX: c->freectx_ = OSSL_FUNC_cipher_freectx(d); break;
-        case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
-          c->einit_ = OSSL_FUNC_cipher_encrypt_init(d);
-          break;
-        case OSSL_FUNC_CIPHER_UPDATE: c->update_ = OSSL_FUNC_cipher_update(d); break;
-        default: break;
-      }
+  if (!PrivateDefault::acquire_shared(c->provider_)) return Errc::cipher_failed;
+  c->provctx_ = c->provider_->provctx();
+  const OSSL_DISPATCH* fns = c->provider_->find(OSSL_OP_CIPHER, "AES-256-CTR");
+  OSSL_FUNC_cipher_get_params_fn* get_params = nullptr;
+  for (const OSSL_DISPATCH* d = fns; d != nullptr && d->function_id != 0; ++d) {
+    switch (d->function_id) {
+      case OSSL_FUNC_CIPHER_NEWCTX: c->newctx_ = OSSL_FUNC_cipher_newctx(d); break;
+      case OSSL_FUNC_CIPHER_FREECTX: c->freectx_ = OSSL_FUNC_cipher_freectx(d); break;
+      case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
+        c->einit_ = OSSL_FUNC_cipher_encrypt_init(d);
+        break;
+      case OSSL_FUNC_CIPHER_UPDATE: c->update_ = OSSL_FUNC_cipher_update(d); break;
+      case OSSL_FUNC_CIPHER_GET_PARAMS:
+        get_params = OSSL_FUNC_cipher_get_params(d);
+        break;
+      default: break;
     }
-    break;
   }
-  OSSL_PROVIDER_unquery_operation(c->provider_, OSSL_OP_CIPHER, algs);
   if (c->newctx_ == nullptr || c->freectx_ == nullptr || c->einit_ == nullptr ||
-      c->update_ == nullptr)
+      c->update_ == nullptr || get_params == nullptr)
     return Errc::cipher_failed;
   // The key and IV sizes the generator assumes, as the provider states them.
-  EVP_CIPHER* cipher = EVP_CIPHER_fetch(c->libctx_, "AES-256-CTR", "provider=default");
-  const bool sizes_ok =
-      cipher != nullptr &&
-      EVP_CIPHER_get_key_length(cipher) == static_cast<int>(Generator::kKeyBytes) &&
-      EVP_CIPHER_get_iv_length(cipher) == static_cast<int>(sizeof kZeroIv);
-  EVP_CIPHER_free(cipher);
-  if (!sizes_ok) return Errc::cipher_failed;
+  std::size_t key_len = 0;
+  std::size_t iv_len = 0;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_KEYLEN, &key_len),
+      OSSL_PARAM_construct_size_t(OSSL_CIPHER_PARAM_IVLEN, &iv_len),
+      OSSL_PARAM_construct_end()};
+  if (get_params(params) != 1 || key_len != Generator::kKeyBytes ||
+      iv_len != sizeof kZeroIv)
+    return Errc::cipher_failed;
   out = std::move(c);
   return Errc::ok;
 }
@@ -114,10 +107,7 @@ Errc GeneratorCipher::acquire_shared(
   return Errc::ok;
 }
 
-GeneratorCipher::~GeneratorCipher() {
-  if (provider_ != nullptr) (void)OSSL_PROVIDER_unload(provider_);
-  OSSL_LIB_CTX_free(libctx_);
-}
+GeneratorCipher::~GeneratorCipher() = default;
 
 // ---------------------------------------------------------------------------
 // Generator

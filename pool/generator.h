@@ -63,19 +63,21 @@
 #include <span>
 
 #include "pool/errc.h"
+#include "pool/private_default.h"
 #include "pool/secure_mem.h"
 
 namespace seedpool::pool {
 
 // AES-256-CTR from libcrypto's default provider, loaded into a private
-// library context (never the application's: its RAND may be this very
-// generator). The generator calls the provider's cipher functions (newctx,
-// encrypt_init, update, freectx) as the provider hands them out through
-// OSSL_PROVIDER_query_operation, the public low-level API, instead of
-// through EVP_CIPHER_CTX: the same implementation, without EVP's per-call
-// parameter queries, which on OpenSSL 3.0 cost more than the AES key
-// schedule itself (a re-key: 58 ns through EVP_EncryptInit_ex, 31 ns
-// direct, measured here). Shared by every Generator it creates; must
+// library context (pool/private_default.h; never the application's: its
+// RAND may be this very generator). The generator calls the provider's
+// cipher functions (newctx, encrypt_init, update, freectx) as the provider
+// hands them out through OSSL_PROVIDER_query_operation, the public
+// low-level API, instead of through EVP_CIPHER_CTX: the same
+// implementation, without EVP's per-call parameter queries, which on
+// OpenSSL 3.0 cost more than the AES key schedule itself (a re-key: 58 ns
+// through EVP_EncryptInit_ex, 31 ns direct, measured here), and without a
+// fetch (~630 us at start-up). Shared by every Generator it creates; must
 // outlive them.
 class GeneratorCipher {
  public:
@@ -92,8 +94,7 @@ class GeneratorCipher {
  private:
   friend class Generator;
   GeneratorCipher() = default;
-  OSSL_LIB_CTX* libctx_ = nullptr;
-  OSSL_PROVIDER* provider_ = nullptr;
+  std::shared_ptr<PrivateDefault> provider_;
   void* provctx_ = nullptr;
   OSSL_FUNC_cipher_newctx_fn* newctx_ = nullptr;
   OSSL_FUNC_cipher_freectx_fn* freectx_ = nullptr;

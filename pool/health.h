@@ -124,6 +124,11 @@ class HealthTest {
   // size, including empty (which only reports the current state).
   [[nodiscard]] Verdict feed(std::span<const std::uint8_t> samples) noexcept;
 
+  // The cutoffs a HealthTest for H = claimed_bits_per_byte uses: a table
+  // equal to rct_cutoff / apt_cutoff for H = 1..8 (checked by a test); all
+  // zero outside 1..8.
+  static Cutoffs cutoffs_for(std::uint32_t claimed_bits_per_byte) noexcept;
+
   std::uint32_t claimed_bits_per_byte() const noexcept { return bits_; }
   const Cutoffs& cutoffs() const noexcept { return cutoffs_; }
   const Counters& counters() const noexcept { return counters_; }

@@ -125,6 +125,30 @@ TEST(HealthCutoffs, AptMatchesJitterentropyTables) {
   }
 }
 
+// HealthTest takes its cutoffs from a table written out to spare start-up
+// the binomial sums; every entry must be what the functions compute.
+TEST(HealthCutoffs, TheTableHealthTestUsesEqualsTheComputedCutoffs) {
+  for (std::uint32_t bits = 1; bits <= 8; ++bits) {
+    const double h = bits;
+    std::optional<pool::HealthTest> t;
+    ASSERT_EQ(pool::HealthTest::create(bits, t), pool::Errc::ok);
+    const auto& c = t->cutoffs();
+    EXPECT_EQ(c.rct, pool::rct_cutoff(h, pool::HealthTest::kAlphaLog2)) << bits;
+    EXPECT_EQ(c.rct_permanent,
+              pool::rct_cutoff(h, pool::HealthTest::kPermanentAlphaLog2))
+        << bits;
+    EXPECT_EQ(c.apt, pool::apt_cutoff(h, pool::HealthTest::kAptWindow,
+                                      pool::HealthTest::kAlphaLog2))
+        << bits;
+    EXPECT_EQ(c.apt_permanent,
+              pool::apt_cutoff(h, pool::HealthTest::kAptWindow,
+                               pool::HealthTest::kPermanentAlphaLog2))
+        << bits;
+  }
+  EXPECT_EQ(pool::HealthTest::cutoffs_for(0).apt, 0u);
+  EXPECT_EQ(pool::HealthTest::cutoffs_for(9).rct, 0u);
+}
+
 TEST(HealthCutoffs, CorrectedAptIsTheSpreadsheetValueOrOneMore) {
   for (std::uint32_t h = 1; h <= 8; ++h) {
     for (std::uint32_t a : {20u, 30u, 60u}) {
