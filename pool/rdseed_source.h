@@ -2,14 +2,15 @@
 // RDRAND DRBG), where the CPU has it.
 //
 // Present only when all hold: an x86-64 build; CPUID leaf 7 subleaf 0 EBX
-// bit 18; and, on Linux, the kernel has not taken the feature away (the
-// "rdseed" flag in /proc/cpuinfo). The kernel clears that flag for errata
+// bit 18; and, on Linux, the kernel has not taken the feature away (feature
+// 0132 in /sys/devices/system/cpu/modalias, or where that cannot be read,
+// the "rdseed" flag in /proc/cpuinfo). The kernel clears that flag for errata
 // and for `clearcpuid=rdseed`: on AMD Zen 5 without fixed microcode
 // (AMD-SB-7055, CVE-2025-62626) RDSEED can return 0 while reporting
 // success; arch/x86/kernel/cpu/amd.c logs "RDSEED32 is broken. Disabling the
 // corresponding CPUID bit." and also clears the bit in CPUID, which a
 // hypervisor may not honour, so CPUID alone still says yes inside a guest.
-// If /proc/cpuinfo cannot be read, CPUID decides.
+// If neither can be read, CPUID decides.
 //
 // RDSEED fails transiently (CF=0) when the CPU's entropy source has nothing
 // ready, more so under load. Each 8-byte word is tried at most
