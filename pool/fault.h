@@ -24,6 +24,8 @@ enum class Point : std::uint8_t {
   // pool's lock held, stays there for hold_duration() (hold() below), so a
   // test can fork() while the lock is taken by another thread.
   gatherer_hold_lock,
+  // Likewise inside PrivateDefault::acquire_shared, its lock held.
+  private_default_hold_lock,
   kCount,
 };
 
@@ -33,7 +35,7 @@ void disarm_all() noexcept;
 // True (and one armed failure consumed) when this pass must fail.
 [[nodiscard]] bool hit(Point p) noexcept;
 
-// For hold points (gatherer_hold_lock): the code at the point calls hold()
+// For hold points (gatherer_hold_lock, private_default_hold_lock): the code at the point calls hold()
 // when hit() says so. hold() sets holding() for its duration (default
 // 300 ms), sleeping in between; a test waits for holding() to know the
 // holder is inside its window.

@@ -82,10 +82,9 @@ namespace seedpool::pool {
 class GeneratorCipher {
  public:
   static Errc create(std::unique_ptr<GeneratorCipher>& out) noexcept;
-  // One per process while anybody holds it, as the pool is: every library
-  // context that loads seedpool shares it (each private library context
-  // loads a default provider, and OpenSSL 3.0 never gives back the error
-  // library number each provider object takes).
+  // create() into a shared_ptr: every Generator of a provider object
+  // shares one; they all use the one private default provider of the
+  // process (PrivateDefault::acquire_shared).
   static Errc acquire_shared(std::shared_ptr<GeneratorCipher>& out) noexcept;
   ~GeneratorCipher();
   GeneratorCipher(const GeneratorCipher&) = delete;

@@ -5,15 +5,44 @@
 #include <mutex>
 #include <new>
 
+#include "pool/fault.h"
+#include "pool/fork.h"
+
 namespace seedpool::pool {
 
+namespace {
+
+// Leaked on purpose, like the fork registry: no destructor at exit.
+std::mutex* registry_mutex() noexcept {
+  static std::mutex* mu = [] {
+    auto* m = new (std::nothrow) std::mutex;
+    // Held across fork(), so that a child never starts with it held by a
+    // thread fork() did not copy. Lock order: pool/shared.cc's registry
+    // lock (a `first` fork lock) may be held when this one is taken, during
+    // a pool's creation; nothing is taken while this one is held but
+    // libcrypto's own locks (OSSL_LIB_CTX_new, OSSL_PROVIDER_load).
+    if (m != nullptr) {
+      try {
+        register_fork_lock(m);
+      } catch (...) {  // bad_alloc, or pthread_atfork failed
+        delete m;
+        m = nullptr;
+      }
+    }
+    return m;
+  }();
+  return mu;
+}
+
+}  // namespace
+
 bool PrivateDefault::acquire_shared(std::shared_ptr<PrivateDefault>& out) noexcept {
-  // Leaked on purpose, like the fork registry: no destructor at exit.
-  static auto* mu = new (std::nothrow) std::mutex;
+  std::mutex* mu = registry_mutex();
   static auto* cached = new (std::nothrow) std::weak_ptr<PrivateDefault>;
   if (mu == nullptr || cached == nullptr) return false;
   try {
     std::lock_guard<std::mutex> g(*mu);
+    if (fault::hit(fault::Point::private_default_hold_lock)) fault::hold();
     if (auto sp = cached->lock()) {
       out = std::move(sp);
       return true;

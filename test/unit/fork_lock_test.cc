@@ -11,6 +11,7 @@
 // Everything runs in a scenario process with a watchdog (alarm), and the
 // forked child has its own: a deadlock fails the test, it does not hang it.
 #include <gtest/gtest.h>
+#include <openssl/core_dispatch.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "pool/fault.h"
 #include "pool/fork.h"
 #include "pool/pool.h"
+#include "pool/private_default.h"
 
 namespace seedpool {
 namespace {
@@ -178,6 +180,43 @@ TEST(ForkWhileAnotherThreadHoldsAFirstLock, TheChildGetsItFree) {
     SCENARIO_CHECK(inside_window, why, "the holder never took the lock");
     SCENARIO_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, why,
                    "the child inherited the lock taken: " + describe_status(status));
+  });
+  EXPECT_TRUE(failure.empty()) << failure;
+}
+
+// The lock behind PrivateDefault::acquire_shared (the one default provider
+// the conditioner and the generator share) is held across fork() too: a
+// child forked while another thread is inside it gets the provider, instead
+// of waiting forever for a lock whose holder it does not have.
+TEST(ForkWhileAnotherThreadCreatesThePrivateDefault, TheChildGetsIt) {
+  const std::string failure = in_scenario_process(30, [](std::string& why) {
+    pool::fault::set_hold_duration(300);
+    pool::fault::arm(pool::fault::Point::private_default_hold_lock, 1);
+    std::thread holder([] {
+      std::shared_ptr<pool::PrivateDefault> pd;
+      (void)pool::PrivateDefault::acquire_shared(pd);
+    });
+    const auto end = Clock::now() + 10s;
+    while (!pool::fault::holding() && Clock::now() < end)
+      std::this_thread::sleep_for(1ms);
+    const bool inside_window = pool::fault::holding();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::alarm(10);  // a deadlock ends the child with SIGALRM
+      std::shared_ptr<pool::PrivateDefault> pd;
+      const bool ok = pool::PrivateDefault::acquire_shared(pd) && pd &&
+                      pd->find(OSSL_OP_DIGEST, "SHA2-512") != nullptr;
+      ::_exit(ok ? 0 : 1);
+    }
+    holder.join();
+    pool::fault::disarm_all();
+    SCENARIO_CHECK(pid > 0, why, "fork failed");
+    int status = 0;
+    SCENARIO_CHECK(::waitpid(pid, &status, 0) == pid, why, "waitpid");
+    SCENARIO_CHECK(inside_window, why, "the holder never took the lock");
+    SCENARIO_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, why,
+                   "the child could not get the private default provider: " +
+                       describe_status(status));
   });
   EXPECT_TRUE(failure.empty()) << failure;
 }
