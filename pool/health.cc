@@ -53,61 +53,114 @@ void HealthTest::note_failure() noexcept {
   ++failures_;
 }
 
+// One sample through both tests, the general path: the start-up samples,
+// and any sample that reaches a cutoff. True when the source has failed for
+// good.
+bool HealthTest::step(std::uint8_t x, bool& tripped) noexcept {
+  bool fails = false;    // this sample trips a test
+  bool crosses = false;  // ... and is the first to reach a cutoff
+  // SP 800-90B 4.4.1. A failure does not end the run: every further repeat
+  // of a stuck value fails too, and only a different value starts over.
+  if (rct_count_ != 0 && x == rct_value_) {
+    ++rct_count_;
+    if (rct_count_ >= cutoffs_.rct) {
+      fails = true;
+      if (rct_count_ == cutoffs_.rct) {
+        crosses = true;
+        ++counters_.rct_failures;
+      }
+      if (rct_count_ >= cutoffs_.rct_permanent)
+        counters_.failure = Failure::stuck;
+    }
+  } else {
+    rct_value_ = x;
+    rct_count_ = 1;
+  }
+  // SP 800-90B 4.4.2: the first sample of each window of W is the
+  // reference and counts once; each later sample equal to it counts. A
+  // failure does not end the window either: it ends after W samples.
+  if (apt_seen_ == 0) {
+    apt_value_ = x;
+    apt_count_ = 1;
+  } else if (x == apt_value_) {
+    ++apt_count_;
+    if (apt_count_ >= cutoffs_.apt) {
+      fails = true;
+      if (apt_count_ == cutoffs_.apt) {
+        crosses = true;
+        ++counters_.apt_failures;
+      }
+      if (apt_count_ >= cutoffs_.apt_permanent)
+        counters_.failure = Failure::biased;
+    }
+  }
+  if (++apt_seen_ == kAptWindow) apt_seen_ = 0;
+
+  if (crosses) note_failure();
+  if (fails) {
+    tripped = true;
+    // The start-up test gets no second chance (SP 800-90B 4.3): a source
+    // that fails before it ever delivered is not used at all.
+    if (!counters_.startup_passed) counters_.failure = Failure::startup;
+  }
+  ++counters_.samples_tested;
+  if (failed()) return true;
+  if (counters_.samples_tested == kStartupSamples)
+    counters_.startup_passed = true;
+  return false;
+}
+
 HealthTest::Verdict HealthTest::feed(
     std::span<const std::uint8_t> samples) noexcept {
   if (failed()) return Verdict::permanent;
   bool tripped = false;
-  for (const std::uint8_t x : samples) {
-    bool fails = false;    // this sample trips a test
-    bool crosses = false;  // ... and is the first to reach a cutoff
-    // SP 800-90B 4.4.1. A failure does not end the run: every further repeat
-    // of a stuck value fails too, and only a different value starts over.
-    if (rct_count_ != 0 && x == rct_value_) {
-      ++rct_count_;
-      if (rct_count_ >= cutoffs_.rct) {
-        fails = true;
-        if (rct_count_ == cutoffs_.rct) {
-          crosses = true;
-          ++counters_.rct_failures;
+  const std::uint8_t* const p = samples.data();
+  const std::size_t n = samples.size();
+  std::size_t i = 0;
+  while (i < n) {
+    if (counters_.startup_passed) {
+      // The common case, in registers: after the start-up test, every
+      // sample that reaches no cutoff only moves the run and the window.
+      // The loop stops before a sample that would reach one (the RCT's or
+      // the APT's intermittent cutoff; the permanent ones are higher), and
+      // step() takes that sample with all the bookkeeping. Same results as
+      // step() on every sample (fuzz_health checks feed() against a model).
+      std::uint8_t rv = rct_value_;
+      std::uint32_t rc = rct_count_;
+      std::uint8_t av = apt_value_;
+      std::uint32_t ac = apt_count_;
+      std::uint32_t seen = apt_seen_;
+      const std::uint32_t rct_cut = cutoffs_.rct;
+      const std::uint32_t apt_cut = cutoffs_.apt;
+      std::size_t j = i;
+      for (; j < n; ++j) {
+        const std::uint8_t x = p[j];
+        // rc == 0 (no run yet) counts as a new run of 1 either way.
+        const bool same_run = x == rv;
+        const bool same_ref = seen != 0 && x == av;
+        if ((same_run && rc + 1 >= rct_cut) || (same_ref && ac + 1 >= apt_cut))
+          break;
+        rc = same_run ? rc + 1 : 1;
+        rv = x;
+        if (seen == 0) {
+          av = x;
+          ac = 1;
+        } else if (same_ref) {
+          ++ac;
         }
-        if (rct_count_ >= cutoffs_.rct_permanent)
-          counters_.failure = Failure::stuck;
+        if (++seen == kAptWindow) seen = 0;
       }
-    } else {
-      rct_value_ = x;
-      rct_count_ = 1;
+      rct_value_ = rv;
+      rct_count_ = rc;
+      apt_value_ = av;
+      apt_count_ = ac;
+      apt_seen_ = seen;
+      counters_.samples_tested += j - i;
+      i = j;
+      if (i == n) break;
     }
-    // SP 800-90B 4.4.2: the first sample of each window of W is the
-    // reference and counts once; each later sample equal to it counts. A
-    // failure does not end the window either: it ends after W samples.
-    if (apt_seen_ == 0) {
-      apt_value_ = x;
-      apt_count_ = 1;
-    } else if (x == apt_value_) {
-      ++apt_count_;
-      if (apt_count_ >= cutoffs_.apt) {
-        fails = true;
-        if (apt_count_ == cutoffs_.apt) {
-          crosses = true;
-          ++counters_.apt_failures;
-        }
-        if (apt_count_ >= cutoffs_.apt_permanent)
-          counters_.failure = Failure::biased;
-      }
-    }
-    if (++apt_seen_ == kAptWindow) apt_seen_ = 0;
-
-    if (crosses) note_failure();
-    if (fails) {
-      tripped = true;
-      // The start-up test gets no second chance (SP 800-90B 4.3): a source
-      // that fails before it ever delivered is not used at all.
-      if (!counters_.startup_passed) counters_.failure = Failure::startup;
-    }
-    ++counters_.samples_tested;
-    if (failed()) return Verdict::permanent;
-    if (counters_.samples_tested == kStartupSamples)
-      counters_.startup_passed = true;
+    if (step(p[i], tripped)) return Verdict::permanent;
+    ++i;
   }
   if (tripped) {
     ++counters_.intermittent_blocks;

@@ -137,6 +137,9 @@ class HealthTest {
 
  private:
   explicit HealthTest(std::uint32_t claimed_bits_per_byte) noexcept;
+  // One sample through both tests (feed() without its fast path); true when
+  // the source has failed for good.
+  bool step(std::uint8_t x, bool& tripped) noexcept;
   // A test just crossed its cutoff at the current sample.
   void note_failure() noexcept;
 
