@@ -2,8 +2,12 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <ctime>
 
 #include "pool/fault.h"
 #include "pool/pool.h"
@@ -107,8 +111,50 @@ Errc Pool::enqueue_locked(Request* r) {
     queue_head_ = r;
   queue_tail_ = r;
   requests_queued_.store(++queue_len_, std::memory_order_relaxed);
-  wake_gatherer_locked();
+  wake_for_request_locked(r);
   return Errc::pending;
+}
+
+bool Pool::head_servable_locked() const noexcept {
+  // serve_queue_locked's tests for the head, without serving it.
+  const Request* r = queue_head_;
+  if (r == nullptr) return false;
+  if (health() == Health::failed || Clock::now() >= r->deadline_) return true;
+  if (fresh_deficit_locked() > 0) return false;
+  const std::size_t n = std::min(Conditioner::kBlockBytes, r->len_ - r->filled_);
+  return entropy_bits_ >= std::max<std::uint64_t>(
+                              bits_needed(n), config_.read_wakeup_threshold_bits);
+}
+
+void Pool::wake_for_request_locked(const Request* r) noexcept {
+  if (gatherer_ == nullptr || std::this_thread::get_id() == gatherer_id_) return;
+  // Awake: it plans its next wait from the queue, under mu_, so it sees r.
+  if (!gatherer_planned_) return;
+  // Asleep on every credited source (fds and retry timers) and on the
+  // deadline timer: it wakes when entropy can come, as a wake() would have
+  // it look again now and find nothing to do. Only r's deadline may need
+  // an earlier end of that wait: arm the timer for it rather than wake.
+  if (sleep_watches_sources_ && deadline_timer_fd_ >= 0 &&
+      !head_servable_locked()) {
+    const Clock::time_point d = r->deadline_;
+    if (d >= sleep_until_ || d >= timer_at_) return;
+    if (d > Clock::now()) {
+      // steady_clock is CLOCK_MONOTONIC (libstdc++/libc++ on Linux);
+      // TFD_TIMER_ABSTIME with a past or zero value would disarm or fire.
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          d.time_since_epoch())
+                          .count();
+      itimerspec its{};
+      its.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+      its.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+      if (::timerfd_settime(deadline_timer_fd_, TFD_TIMER_ABSTIME, &its,
+                            nullptr) == 0) {
+        timer_at_ = d;
+        return;
+      }
+    }
+  }
+  wake_gatherer_locked();
 }
 
 void Pool::unlink_locked(Request* r) noexcept {
@@ -229,6 +275,13 @@ Errc Pool::ensure_gatherer_locked() {
       return Errc::gatherer_failed;
     gatherer_fallback_reason_ = std::move(why);
   }
+  if (deadline_timer_fd_ < 0) {
+    // -1 (no timerfd): every enqueue then wakes the gatherer instead.
+    deadline_timer_fd_ =
+        ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    timer_at_ = Clock::time_point::max();
+  }
+  gatherer_planned_ = false;
   stop_ = false;
   // The thread starts with every signal blocked: the application's signal
   // handlers must not run on a library's thread.
@@ -254,8 +307,12 @@ Errc Pool::ensure_gatherer_locked() {
 void Pool::wake_gatherer_locked() noexcept {
   asleep_full_ = false;
   if (reactor_ && gatherer_ != nullptr &&
-      std::this_thread::get_id() != gatherer_id_)
+      std::this_thread::get_id() != gatherer_id_) {
     reactor_->wake();
+    // The eventfd stays readable until its wait drains it, and it plans
+    // again after that: later callers need no second write.
+    gatherer_planned_ = false;
+  }
 }
 
 void Pool::note_drained_locked() noexcept {
@@ -312,6 +369,9 @@ void Pool::shutdown() noexcept {
   cancel_queue_locked(lk);
   gatherer_id_ = {};
   reactor_.reset();
+  gatherer_planned_ = false;
+  if (deadline_timer_fd_ >= 0) (void)::close(deadline_timer_fd_);
+  deadline_timer_fd_ = -1;
   gatherer_kind_.store(0, std::memory_order_relaxed);
 }
 
@@ -424,9 +484,23 @@ void Pool::gatherer_main() noexcept {
         }
       }
     }
+    // While hungry, the deadline timer too (queueing callers arm it; see
+    // wake_for_request_locked); not while full: a timer armed for a
+    // request served long ago must not wake a full pool's gatherer.
+    int timer_fd = hungry ? deadline_timer_fd_ : -1;
+    if (timer_fd >= 0) {
+      try {
+        fds.push_back(timer_fd);
+      } catch (...) {
+        timer_fd = -1;  // unwatched: every enqueue wakes this wait
+      }
+    }
     for (Request* r = queue_head_; r != nullptr; r = r->next_)
       wake_at = std::min(wake_at, r->deadline_);
     asleep_full_ = !hungry;
+    gatherer_planned_ = true;
+    sleep_watches_sources_ = hungry && want_credit && timer_fd >= 0;
+    sleep_until_ = wake_at;
     std::optional<std::chrono::nanoseconds> timeout;
     if (wake_at != Clock::time_point::max())
       timeout = std::max<Clock::duration>(wake_at - now, Clock::duration::zero());
@@ -439,9 +513,23 @@ void Pool::gatherer_main() noexcept {
       ready.clear();
       std::this_thread::sleep_for(kReactorErrorPause);
     }
+    // A timerfd stays readable until read (timerfd_create(2)).
+    const bool timer_fired =
+        timer_fd >= 0 &&
+        std::find(ready.begin(), ready.end(), timer_fd) != ready.end();
+    if (timer_fired) {
+      std::uint64_t expirations = 0;
+      while (::read(timer_fd, &expirations, sizeof expirations) < 0 &&
+             errno == EINTR) {
+      }
+    }
     lk.lock();
     gatherer_wakeups_.fetch_add(1, std::memory_order_relaxed);
     asleep_full_ = false;
+    gatherer_planned_ = false;
+    // Re-armed meanwhile for a later deadline? Then it is only forgotten:
+    // this thread plans from the queue's deadlines now.
+    if (timer_fired) timer_at_ = Clock::time_point::max();
   }
   // Shut down: nobody will serve what is still queued, so end it now
   // rather than leave its owner waiting for its deadline (a paused ASYNC

@@ -506,6 +506,14 @@ void Pool::after_fork_locked() {
   stop_ = false;
   refilling_ = false;
   asleep_full_ = false;
+  gatherer_planned_ = false;
+  sleep_watches_sources_ = false;
+  sleep_until_ = Clock::time_point::max();
+  // The child's copy shares the parent's timer (one open file description):
+  // close it, never arm it; a new gatherer makes its own.
+  if (deadline_timer_fd_ >= 0) (void)::close(deadline_timer_fd_);
+  deadline_timer_fd_ = -1;
+  timer_at_ = Clock::time_point::max();
   (void)done_cv_.release();
   (void)entropy_cv_.release();
   done_cv_.reset(new (std::nothrow) std::condition_variable());
@@ -603,8 +611,11 @@ Errc Pool::add_entropy(std::span<const std::uint8_t> data,
   std::lock_guard<std::mutex> g(mu_);
   check_fork_locked();
   Errc rc = Errc::ok;
-  (void)credit_input_locked(
+  const std::uint64_t bits = credit_input_locked(
       data, std::min<std::uint64_t>(credited_bits, data.size() * 8), rc);
+  // A queued request may be served now: the gatherer may be asleep on its
+  // sources alone (wake_for_request_locked), so tell it.
+  if (bits > 0 && queue_head_ != nullptr) wake_gatherer_locked();
   return rc;
 }
 

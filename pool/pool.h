@@ -36,7 +36,10 @@
 // sleeps with no timer at all. Sources only the gatherer reads add to the
 // pool while it runs, and once per kGatherOnlyInterval while callers draw
 // and keep the pool up inline (note_inline_refill_locked). It serves queued requests once the
-// pool holds read_wakeup_threshold bits and what the head needs.
+// pool holds read_wakeup_threshold bits and what the head needs. Queueing
+// a request wakes it only when the wait it planned would not end in time
+// (it sleeps on none of the sources, or the head can be served now); a
+// deadline earlier than that wait's end arms a timerfd it watches instead.
 //
 // Thread-safe. One mutex guards the conditioner, the estimate, the queue and
 // the gatherer's bookkeeping; counters that readers poll on every OpenSSL
@@ -298,6 +301,12 @@ class Pool {
   bool serve_queue_locked(std::unique_lock<std::mutex>& lk);
   void complete_locked(std::unique_lock<std::mutex>& lk, Request* r, Errc rc);
   Errc enqueue_locked(Request* r);
+  // After `r` was queued: wakes the gatherer unless the wait it planned
+  // already ends in time for `r` (see gatherer_planned_); may arm the
+  // deadline timer instead of waking it.
+  void wake_for_request_locked(const Request* r) noexcept;
+  // Whether the queue head can be served with what the pool holds now.
+  bool head_servable_locked() const noexcept;
   void unlink_locked(Request* r) noexcept;
   void cancel(Request* r) noexcept;
 
@@ -351,6 +360,21 @@ class Pool {
   Clock::time_point gather_only_until_{};
   Clock::time_point next_gather_only_{};
   bool asleep_full_ = false;  // waiting with no timer: needs a wake()
+  // The gatherer's wait as planned under mu_ before it unlocks to wait, so
+  // that enqueue_locked needs no wake() (a cross-thread wake-up costs the
+  // caller ~10 us here) when that wait ends in time anyway. False while it
+  // is awake: it looks at the queue again before it sleeps.
+  bool gatherer_planned_ = false;
+  // The planned wait ends when any live credited source may deliver (its
+  // fd or its retry timer is in it) and watches deadline_timer_fd_.
+  bool sleep_watches_sources_ = false;
+  Clock::time_point sleep_until_ = Clock::time_point::max();  // its timeout
+  // A timerfd (CLOCK_MONOTONIC, absolute) that a queueing caller arms for
+  // a deadline earlier than the planned wait's end, instead of waking the
+  // gatherer; -1 when none could be made (then every enqueue wakes it).
+  // timer_at_: when it fires, max when disarmed or drained.
+  int deadline_timer_fd_ = -1;
+  Clock::time_point timer_at_ = Clock::time_point::max();
   std::string gatherer_fallback_reason_;
   std::atomic<std::uint8_t> gatherer_kind_{0};  // 0 stopped, 1+Reactor::Kind
   std::atomic<std::uint64_t> gatherer_wakeups_{0};

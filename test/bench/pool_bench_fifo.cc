@@ -6,10 +6,10 @@
 //   main   ASYNC_start_job -> RAND_bytes_ex(32 B) -> SEEDPOOL generate ->
 //          async::draw: the pool is short (an inline refill reads the FIFO:
 //          EAGAIN), the waiter drains its eventfd (EAGAIN), queues a pool
-//          Request (which tries the FIFO once more: EAGAIN, and writes the
-//          gatherer's wake-up eventfd), sets ASYNC_STATUS_OK and pauses:
-//          ASYNC_PAUSE back in main. (strace shows exactly these four
-//          system calls; the same for every cycle.)
+//          Request (which tries the FIFO once more: EAGAIN; the gatherer,
+//          asleep on the FIFO, is not woken), sets ASYNC_STATUS_OK and
+//          pauses: ASYNC_PAUSE back in main. (strace shows exactly these
+//          three system calls; the same for every cycle.)
 //   main   write(FIFO, 40 bytes)                         <- t_feed
 //   hop 1  the gatherer thread, asleep in io_uring_enter (or poll) on the
 //          FIFO, wakes; reads the 40 bytes, runs the health tests, credits
@@ -27,11 +27,10 @@
 //   hop 2  main, asleep in poll() on the eventfd, wakes  <- t_ready
 //   main   resume: the job reads the eventfd (a drain) and returns: FINISH.
 // So both sides have the same two thread hops on the critical path
-// (main -> other thread -> main). What seedpool has on top: its extra
-// wake-up of the gatherer when the request is queued (that wake-up runs one
-// gathering round, in parallel with main, before the FIFO is written; the
-// gatherer wake-ups per cycle are in the row's detail), the three EAGAIN
-// reads before pausing, and the work itself (OpenSSL's RAND path, the
+// (main -> other thread -> main). What seedpool has on top: a wake-up of
+// the gatherer when the request is queued, should the wait it planned not
+// end in time (the gatherer wake-ups per cycle are in the row's detail),
+// the three EAGAIN reads before pausing, and the work itself (OpenSSL's RAND path, the
 // pool's lock, health tests, conditioning, copies). And whatever the
 // gatherer does between finding the FIFO empty and polling it again: the
 // device source backs off its retry interval after an EAGAIN, which is
@@ -698,7 +697,7 @@ std::vector<Row> cycle_rows(const CycleRun& run, const std::string& gatherer) {
       "figure per round: the median cycle, ASYNC_start_job to ASYNC_FINISH, the FIFO "
       "written right after the pause; " + per_round +
       ". Same two thread hops on both sides (main -> other thread -> main); seedpool "
-      "also wakes its gatherer when it queues the request. Gatherer wake-ups per cycle " +
+      "wakes its gatherer when it queues the request only if its planned wait would not end in time. Gatherer wake-ups per cycle " +
       (run.gatherer_wakeups ? fixed(static_cast<double>(*run.gatherer_wakeups) / n, 2)
                             : std::string("n/a")) +
       ", requests_paused per cycle " +
@@ -809,7 +808,8 @@ std::vector<Row> run_fifo_part(const Plan& plan) {
     progress("FIFO-fed pool: %d rounds of %d pause cycles per side", plan.rounds, plan.cycles);
     const CycleRun run = run_cycles(pool, bare, plan);
     if (run.ok) {
-      rows = cycle_rows(run, gatherer);
+      // Read now: at set-up the gatherer may not have started yet.
+      rows = cycle_rows(run, pool.stats.str("gatherer").value_or("n/a"));
     } else {
       rows = failed_fifo_rows(run.error);
       rows.pop_back();  // the idle row may still run

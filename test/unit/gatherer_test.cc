@@ -416,6 +416,116 @@ TEST_P(Gatherer, IdleWhilePoolIsFull) {
   EXPECT_EQ(timer->reads.load(), timer_reads);
 }
 
+// Queueing while the gatherer sleeps on its sources (hungry, the pipe's fd
+// armed) does not wake it (pool.h, gatherer_planned_): the wait it planned
+// already ends when the pipe is fed. What must not be lost then: the
+// request is served once fed, and its deadline still ends it (the deadline
+// timer), each with exactly one wake-up of the gatherer.
+TEST_P(Gatherer, QueueingWhileAsleepOnTheSourceWakesOnlyWhenFed) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  std::this_thread::sleep_for(50ms);  // asleep on the pipe, no timer
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  const std::uint64_t w0 = p->stats().gatherer_wakeups;
+  ASSERT_EQ(r.schedule(Clock::now() + 10s), Errc::pending);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(p->stats().gatherer_wakeups, w0) << "woken to look at the queue";
+  EXPECT_EQ(rec.count(), 0u);
+  pipe->feed(40);  // 320 bits: one 32-byte block
+  ASSERT_TRUE(rec.wait_for(1)) << "fed, but the queued request was not served";
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+  EXPECT_EQ(p->stats().gatherer_wakeups, w0 + 1);
+}
+
+TEST_P(Gatherer, DeadlineEndsAWaitQueuedWhileAsleepOnTheSource) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  std::this_thread::sleep_for(50ms);  // asleep on the pipe, no timer
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  const std::uint64_t w0 = p->stats().gatherer_wakeups;
+  const auto t0 = Clock::now();
+  ASSERT_EQ(r.schedule(t0 + 100ms), Errc::pending);
+  // Without the deadline timer nothing would end this wait: the pipe stays
+  // silent.
+  ASSERT_TRUE(rec.wait_for(1)) << "the deadline was lost";
+  EXPECT_GE(Clock::now() - t0, 100ms);
+  EXPECT_EQ(rec.calls[0].second, Errc::timed_out);
+  EXPECT_EQ(p->stats().gatherer_wakeups, w0 + 1) << "one wake-up: the timer";
+}
+
+TEST_P(Gatherer, AnEarlierDeadlineRearmsTheDeadlineTimer) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  std::this_thread::sleep_for(50ms);
+  Recorder rec;
+  {
+    // Arms the timer 30 s out; withdrawn without waking the gatherer.
+    Request late(*p, 32, rec.make(1));
+    ASSERT_EQ(late.schedule(Clock::now() + 30s), Errc::pending);
+  }
+  Request r(*p, 32, rec.make(2));
+  ASSERT_EQ(r.schedule(Clock::now() + 100ms), Errc::pending);
+  ASSERT_TRUE(rec.wait_for(1)) << "the earlier deadline was lost";
+  EXPECT_EQ(rec.calls[0].first, 2);
+  EXPECT_EQ(rec.calls[0].second, Errc::timed_out);
+}
+
+TEST_P(Gatherer, AddEntropyServesAQueuedRequestWhileAsleepOnTheSource) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  std::this_thread::sleep_for(50ms);
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  ASSERT_EQ(r.schedule(), Errc::pending);  // no deadline: only entropy ends it
+  std::this_thread::sleep_for(20ms);
+  std::array<std::uint8_t, 64> in{};
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<std::uint8_t>(i * 37 + 1);
+  ASSERT_EQ(p->add_entropy(in, 512), Errc::ok);
+  ASSERT_TRUE(rec.wait_for(1)) << "credited, but the queued request was not served";
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+}
+
+TEST_P(Gatherer, QueuedWhileTheOnlyFeederIsBackedOffIsServedAfterTheBackOff) {
+  PipeSource* pipe;
+  FakeSource* fake;
+  auto p = make({}, pipe, &fake, FakeSource::Mode::error);
+  prime(*p, *pipe);  // the fake errs: backed off 1 s, no fd to poll
+  std::this_thread::sleep_for(50ms);
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  ASSERT_EQ(r.schedule(), Errc::pending);
+  fake->mode = FakeSource::Mode::data;  // nothing tells the gatherer
+  ASSERT_TRUE(rec.wait_for(1, 10s)) << "not served after the back-off";
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+}
+
+TEST_P(Gatherer, AStaleDeadlineTimerDoesNotWakeAFullPool) {
+  PipeSource* pipe;
+  auto p = make({}, pipe);
+  prime(*p, *pipe);
+  std::this_thread::sleep_for(50ms);
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  const auto t0 = Clock::now();
+  ASSERT_EQ(r.schedule(t0 + 250ms), Errc::pending);  // arms the timer
+  pipe->feed(1024);  // served, then the pool fills up
+  ASSERT_TRUE(rec.wait_for(1));
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+  ASSERT_TRUE(eventually([&] {
+    return p->entropy_available_bits() == p->config().pool_size_bits;
+  }));
+  std::this_thread::sleep_for(20ms);
+  const std::uint64_t w0 = p->stats().gatherer_wakeups;
+  std::this_thread::sleep_until(t0 + 500ms);  // past the timer's expiry
+  EXPECT_EQ(p->stats().gatherer_wakeups, w0) << "a full pool's gatherer woke up";
+}
+
 TEST_P(Gatherer, RefillsInTheBackgroundBelowWriteWakeupThreshold) {
   PipeSource* pipe;
   pool::Config cfg;
