@@ -220,11 +220,18 @@ pool::Errc Waiter::draw(const std::shared_ptr<pool::Pool>& pool,
   busy_ = true;
   int instant_resumes = 0;
   bool queued = false;
+  // The caller has just found the pool short (read_before_queueing): queue
+  // without reading the sources again (one system call less per pause,
+  // e.g. an empty FIFO's EAGAIN). Entropy that came in between is not
+  // missed: queueing wakes the gatherer when the head can be served now.
+  bool just_tried = true;
   for (;;) {
     if (!queued) {
       done_.store(false, std::memory_order_relaxed);
       drain();  // a wake-up left from an earlier request means nothing now
-      rc = request_->request({buf_, req.out.size()}, deadline);
+      rc = just_tried ? request_->schedule(deadline)
+                      : request_->request({buf_, req.out.size()}, deadline);
+      just_tried = false;
       if (rc == pool::Errc::ok) {
         done_.store(true, std::memory_order_relaxed);
         result_ = rc;
