@@ -38,10 +38,12 @@
 //   OPENSSL_clear_free(ctx, sizeof(*ctx)) -- freeing cleanses.
 // So each operation (an absorb() that compresses, an extract()) makes one
 // context, runs its hashes on it (each init overwrites the previous hash's
-// chaining words), and frees it when done: one malloc/free pair per
-// operation, and the last state -- h[] = the new chain value, u.p = the
-// seed -- does not linger in unlocked memory until the next call. What
-// remains exposed is the state while an operation runs, and the stack.
+// chaining words), and frees it when done -- or, inside a Batch (the
+// blocks of one pool request), when the batch ends: one malloc/free pair
+// per operation or batch, and the last state -- h[] = the new chain value,
+// u.p = the seed -- does not linger in unlocked memory after the call that
+// made it. What remains exposed is the state while an operation or batch
+// runs, and the stack.
 
 namespace seedpool::pool {
 namespace {
@@ -72,7 +74,7 @@ struct Conditioner::Impl {
   SecureRegion region;  // chain | seed | block | buffer
   std::size_t used = 0;  // bytes in the buffer
 
-  ~Impl() { scrub_md(); }
+  ~Impl() { free_md(); }
 
   unsigned char* chain() noexcept { return region.bytes().data() + kChainOff; }
   unsigned char* seed() noexcept { return region.bytes().data() + kSeedOff; }
@@ -95,9 +97,15 @@ struct Conditioner::Impl {
            len == Conditioner::kBlockBytes;
   }
 
-  // Frees (and so cleanses) libcrypto's copy of the last hash state; see
-  // the top of the file.
+  int batch_depth = 0;  // Conditioner::Batch objects alive
+
+  // Frees (and so cleanses) libcrypto's copy of the last hash state at the
+  // end of an operation, or of the batch it is part of; see the top of the
+  // file.
   void scrub_md() noexcept {
+    if (batch_depth == 0) free_md();
+  }
+  void free_md() noexcept {
     if (md != nullptr) freectx(md);
     md = nullptr;
   }
@@ -202,5 +210,13 @@ bool Conditioner::dump_excluded() const noexcept {
 }
 
 void Conditioner::after_fork() noexcept { impl_->region.relock(); }
+
+Conditioner::Batch::Batch(Conditioner& c) noexcept : c_(c) {
+  ++c_.impl_->batch_depth;
+}
+
+Conditioner::Batch::~Batch() {
+  if (--c_.impl_->batch_depth == 0) c_.impl_->free_md();
+}
 
 }  // namespace seedpool::pool

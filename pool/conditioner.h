@@ -65,6 +65,21 @@ class Conditioner {
   // updates memory_locked(). It does not re-key; the pool does that.
   void after_fork() noexcept;
 
+  // While one lives, operations keep libcrypto's hash context (and so the
+  // last hash's state) until the batch ends, instead of freeing it after
+  // each: one allocation for the blocks of a request instead of one per
+  // block. Nestable; for the owner of the conditioner, under its lock.
+  class Batch {
+   public:
+    explicit Batch(Conditioner& c) noexcept;
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    Conditioner& c_;
+  };
+
  private:
   struct Impl;
   explicit Conditioner(std::unique_ptr<Impl> impl);

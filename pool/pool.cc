@@ -566,6 +566,7 @@ Errc Pool::extract_locked(std::span<std::uint8_t> out, bool fresh) {
   const std::uint64_t total = bits_needed(out.size());
   const bool fits = total <= config_.pool_size_bits;
   if (fits && entropy_bits_ < total) return Errc::entropy_short;
+  const Conditioner::Batch batch(*conditioner_);  // one hash context
   std::uint64_t left = total;
   for (std::size_t off = 0; off < out.size();
        off += Conditioner::kBlockBytes) {
@@ -588,6 +589,7 @@ Errc Pool::derive_uncounted(std::span<std::uint8_t> out) noexcept {
   if (out.empty() || out.data() == nullptr) return Errc::invalid_argument;
   std::lock_guard<std::mutex> g(mu_);
   check_fork_locked();
+  const Conditioner::Batch batch(*conditioner_);  // one hash context
   for (std::size_t off = 0; off < out.size(); off += Conditioner::kBlockBytes) {
     const std::size_t n = std::min(Conditioner::kBlockBytes, out.size() - off);
     if (Errc rc = conditioner_->extract(out.subspan(off, n)); rc != Errc::ok) {

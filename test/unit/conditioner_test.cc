@@ -137,6 +137,32 @@ TEST(Conditioner, MatchesModelAcrossBufferBoundary) {
   }
 }
 
+// The pool runs the blocks of one request in a Batch (one hash context for
+// all of them): same outputs as without, batches nested or not, and the
+// conditioner keeps working after the batch ends.
+TEST(Conditioner, BatchedBlocksMatchModel) {
+  auto c = make();
+  Model m;
+  {
+    const Conditioner::Batch outer(*c);
+    for (std::size_t i = 0; i < 40; ++i) {
+      const Bytes in = pattern(72 + i * 31, static_cast<std::uint8_t>(i));
+      ASSERT_EQ(c->absorb(in), Errc::ok);
+      m.absorb(in);
+      if (i % 7 == 3) {
+        const Conditioner::Batch inner(*c);
+        EXPECT_EQ(extract(*c, 64), m.extract(64)) << i;
+      } else {
+        EXPECT_EQ(extract(*c, 64), m.extract(64)) << i;
+      }
+    }
+  }
+  const Bytes in = pattern(100, 0x33);
+  ASSERT_EQ(c->absorb(in), Errc::ok);
+  m.absorb(in);
+  EXPECT_EQ(extract(*c, 33), m.extract(33));
+}
+
 TEST(Conditioner, ManySmallAbsorbsMatchModel) {
   auto c = make();
   Model m;
