@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +35,32 @@ int fail(const char* what) {
   std::fprintf(stderr, "seedpool-rand: %s\n", what);
   ERR_print_errors_fp(stderr);
   return 1;
+}
+
+// seedpool's random_provider counters (OpenSSL 3.5's `random_provider =
+// seedpool`: RAND_bytes calls seedpool's random-bytes function and no DRBG
+// at all). Provider parameters, read from the loaded provider object; 0
+// where the provider does not serve that way (or OpenSSL is older).
+struct RandomProviderCounters {
+  std::uint64_t calls = 0;
+  std::uint64_t bytes = 0;
+};
+
+RandomProviderCounters random_provider_counters() {
+  RandomProviderCounters c;
+  (void)OSSL_PROVIDER_do_all(
+      nullptr,
+      [](OSSL_PROVIDER* prov, void* arg) -> int {
+        if (std::strcmp(OSSL_PROVIDER_get0_name(prov), "seedpool") != 0) return 1;
+        auto* out = static_cast<RandomProviderCounters*>(arg);
+        OSSL_PARAM p[3] = {OSSL_PARAM_construct_uint64("random_provider_calls", &out->calls),
+                           OSSL_PARAM_construct_uint64("random_provider_bytes", &out->bytes),
+                           OSSL_PARAM_END};
+        (void)OSSL_PROVIDER_get_params(prov, p);
+        return 0;  // found: stop
+      },
+      &c);
+  return c;
 }
 
 }  // namespace
@@ -69,10 +96,16 @@ int main(int argc, char** argv) {
   }
   OPENSSL_cleanse(buf.data(), buf.size());
 
-  // Which generator served RAND_bytes: CTR-DRBG @ default over a seedpool
+  // Which generator served RAND_bytes: seedpool's random-bytes function
+  // (random_provider = seedpool, OpenSSL 3.5: no DRBG chain, so asking for
+  // the public DRBG would only make one), CTR-DRBG @ default over a seedpool
   // seed source, or seedpool's own algorithm (random = SEEDPOOL or
   // SEEDPOOL-DRBG).
-  if (EVP_RAND_CTX* pub = RAND_get0_public(nullptr); pub != nullptr) {
+  if (const RandomProviderCounters rp = random_provider_counters(); rp.calls > 0) {
+    std::printf("RAND_bytes served by: seedpool's random provider (random_provider "
+                "= seedpool; %" PRIu64 " calls, %" PRIu64 " bytes)\n",
+                rp.calls, rp.bytes);
+  } else if (EVP_RAND_CTX* pub = RAND_get0_public(nullptr); pub != nullptr) {
     const EVP_RAND* r = EVP_RAND_CTX_get0_rand(pub);
     char source[64] = "";
     OSSL_PARAM sp[2] = {

@@ -621,6 +621,19 @@ case_rand_random_provider() {
   assert_exit "openssl rand without random_provider" 0 "$RC" "$TMP/err4"
   assert_eq "without random_provider: random_provider_calls" 0 \
     "$(stats_field "$TMP/stats4" random_provider_calls)"
+
+  # seedpool-rand names the generator that served: seedpool's random
+  # provider here (it used to name a CTR-DRBG it had itself made by asking
+  # for the public DRBG), OpenSSL's CTR-DRBG in the control.
+  run "$TMP/out5" "$TMP/err5" env OPENSSL_CONF="$RP35_CONF" "$SEEDPOOL_RAND" -n 32
+  assert_exit "seedpool-rand (seedpool-35.cnf)" 0 "$RC" "$TMP/out5" "$TMP/err5"
+  assert_match "seedpool-rand (seedpool-35.cnf): served by" \
+    $'(^|\n)RAND_bytes served by: seedpool\'s random provider \\(random_provider = seedpool; [1-9][0-9]* calls, [0-9]+ bytes\\)(\n|$)' \
+    "$(cat "$TMP/out5")"
+  run "$TMP/out6" "$TMP/err6" env OPENSSL_CONF="$TMP/no-rp.cnf" "$SEEDPOOL_RAND" -n 32
+  assert_exit "seedpool-rand without random_provider" 0 "$RC" "$TMP/out6" "$TMP/err6"
+  assert_match "seedpool-rand without random_provider: served by" \
+    $'(^|\n)RAND_bytes served by: CTR-DRBG @ default' "$(cat "$TMP/out6")"
 }
 
 # A TLS 1.3 handshake with both ends under conf/seedpool-35.cnf: both
