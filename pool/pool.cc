@@ -152,10 +152,15 @@ Pool::Pool(const Config& config, std::unique_ptr<Conditioner> conditioner)
       done_cv_(std::make_unique<std::condition_variable>()),
       entropy_cv_(std::make_unique<std::condition_variable>()) {}
 
+void Pool::save_seed_file() noexcept {
+  if (seed_keeper_) seed_keeper_->finish(*this);
+}
+
 Pool::~Pool() {
   // Saved while the sources still run, so the new seed may be full-entropy
-  // output; a forked child does not save (the keeper checks).
-  if (seed_keeper_) seed_keeper_->finish(*this);
+  // output; a forked child does not save (the keeper checks). Already done
+  // when the last user released it (release_shared).
+  save_seed_file();
   // Queued requests end with cancelled (a Request must not outlive its
   // pool, but its owner may be waiting for the callback).
   shutdown();

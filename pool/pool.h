@@ -181,6 +181,11 @@ class Pool {
   // Idempotent. Not from a Request's callback (it cannot join its own
   // thread then: the gatherer ends the queue and exits on its own).
   void shutdown() noexcept;
+  // Saves the seed file now (seed_file; see seed_keeper.h) rather than when
+  // the pool is destroyed, so that a statistics line written after it
+  // shows the outcome. Once: later calls, and the destructor's, do
+  // nothing.
+  void save_seed_file() noexcept;
   bool is_shut_down() const noexcept {
     return shut_down_.load(std::memory_order_acquire);
   }

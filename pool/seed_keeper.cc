@@ -144,6 +144,7 @@ void SeedKeeper::start(Pool& pool) noexcept {
 }
 
 void SeedKeeper::finish(Pool& pool) noexcept {
+  if (finished_.exchange(true, std::memory_order_acq_rel)) return;
   if (!started_.load(std::memory_order_acquire)) {
     save_.store(kSkippedNotStarted, std::memory_order_release);
     return;

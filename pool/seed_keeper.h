@@ -65,7 +65,7 @@ class SeedKeeper {
   // Saves fresh pool output (full-entropy if the pool can serve it now,
   // otherwise derived like start()'s replacement) over the file, under its
   // lock. Does nothing in a process other than the one that ran start() (a
-  // forked child), nor before start().
+  // forked child), nor before start(), nor a second time.
   void finish(Pool& pool) noexcept;
 
   // What happened so far; all empty before start(). Thread-safe, lock-free.
@@ -100,6 +100,7 @@ class SeedKeeper {
   std::atomic<std::uint64_t> bits_credited_{0};
   std::atomic<const char*> replace_{nullptr};
   std::atomic<const char*> save_{nullptr};
+  std::atomic<bool> finished_{false};
 };
 
 }  // namespace seedpool::pool

@@ -52,7 +52,8 @@ Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out) {
   return Errc::ok;
 }
 
-void release_shared(std::shared_ptr<Pool>& pool) noexcept {
+void release_shared(std::shared_ptr<Pool>& pool,
+                    void (*report)(const Pool&) noexcept) noexcept {
   if (!pool) return;
   std::shared_ptr<Pool> last;
   {
@@ -65,7 +66,10 @@ void release_shared(std::shared_ptr<Pool>& pool) noexcept {
       last = pool;
     }
   }
-  // Outside the lock: callbacks run here (see Pool::shutdown).
+  // Outside the lock: callbacks run here (see Pool::shutdown). The seed
+  // file first, while the sources still run (as ~Pool would).
+  if (last) last->save_seed_file();
+  if (report != nullptr) report(*pool);
   if (last) last->shutdown();
   pool.reset();
 }

@@ -24,6 +24,11 @@ Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out);
 // wait ctx is freed, which may be never, or after OPENSSL_cleanup. The
 // provider calls this from its teardown. Acquirers that never give back
 // (plain C++ users) keep the old rule: the pool lives while it is held.
-void release_shared(std::shared_ptr<Pool>& pool) noexcept;
+// The last one also saves the seed file first (Pool::save_seed_file).
+// `report`, if given, is called with the pool after that save and before
+// the shutdown (a statistics line then shows both the save's outcome and
+// the gatherer as it ran), for every release, the last or not.
+void release_shared(std::shared_ptr<Pool>& pool,
+                    void (*report)(const Pool&) noexcept = nullptr) noexcept;
 
 }  // namespace seedpool::pool

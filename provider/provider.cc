@@ -83,9 +83,10 @@ const OSSL_ALGORITHM kRands[] = {
 void prov_teardown(void* vprov) {
   auto* pc = static_cast<ProvCtx*>(vprov);
   if (pc == nullptr) return;
-  if (pc->pool) write_stats_file(*pc->pool);
   random_bytes_detach();  // before pc's cipher reference goes
-  pool::release_shared(pc->pool);
+  // The statistics line is written during the release: after the seed file
+  // was saved (when this is the pool's last user), before its shutdown.
+  pool::release_shared(pc->pool, write_stats_file);
   delete pc;
 }
 
