@@ -241,11 +241,15 @@ pool::Errc Waiter::draw(const std::shared_ptr<pool::Pool>& pool,
         queued = true;
         (void)ASYNC_WAIT_CTX_set_status(ctx_, ASYNC_STATUS_OK);
       } else if (rc == pool::Errc::gatherer_failed && Clock::now() < deadline) {
-        // The pool cannot queue now: ask to be resumed and try again.
+        // The pool cannot queue now: ask to be resumed and try again (not
+        // a failed request yet: the pool does not count it).
         (void)ASYNC_WAIT_CTX_set_status(ctx_, ASYNC_STATUS_EAGAIN);
         signal();
       } else {
-        break;  // final: no usable source, out of memory, ...
+        // Final: no usable source, out of memory, ... (counted by the
+        // pool), or the gatherer still not started at the deadline.
+        if (rc == pool::Errc::gatherer_failed) pool->count_result(rc, 0);
+        break;
       }
     }
     pool->count_async(pool::Pool::AsyncEvent::paused);

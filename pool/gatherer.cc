@@ -96,10 +96,9 @@ Errc Pool::enqueue_locked(Request* r) {
     count_result(Errc::no_usable_source, 0);
     return Errc::no_usable_source;
   }
-  if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) {
-    count_result(rc, 0);
-    return rc;
-  }
+  // Not counted: the caller may try again (an ASYNC job asks to be resumed
+  // and does); it counts the failure once it gives up (request.h).
+  if (Errc rc = ensure_gatherer_locked(); rc != Errc::ok) return rc;
   r->state_ = Request::State::queued;
   r->filled_ = 0;
   r->credited_mark_ = bits_credited_.load(std::memory_order_relaxed);

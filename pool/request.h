@@ -59,7 +59,10 @@ class Request {
   // entropy (Errc::ok; no callback), or the request is queued
   // (Errc::pending; the callback will run, with `deadline` bounding the
   // wait: then timed_out). Already queued: pending, nothing changes. Other
-  // errors are final (nothing queued).
+  // errors are final (nothing queued), and counted in the pool's
+  // requests_failed, except gatherer_failed (the gatherer thread could not
+  // be started now): the caller may try again, and counts it
+  // (Pool::count_result) when it gives up.
   Errc request(std::span<std::uint8_t> out,
                Clock::time_point deadline = Clock::time_point::max());
   // rndsink_schedule: queue the callback without trying now.

@@ -338,6 +338,7 @@ TEST_F(AsyncDraw, AsyncTimeoutZeroNeverPausesAndFailsAtOnce) {
 TEST_F(AsyncDraw, EagainWhenThePoolCannotQueueThenOkOnceItCan) {
   pool::fault::arm(pool::fault::Point::gatherer_start, 1'000'000);
   make();
+  const pool::Stats before = pool_->stats();
   ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
   Job j = job();
   ASSERT_EQ(step(j, ctx), ASYNC_PAUSE);
@@ -354,6 +355,33 @@ TEST_F(AsyncDraw, EagainWhenThePoolCannotQueueThenOkOnceItCan) {
   ASSERT_TRUE(readable(fd, 5s));
   EXPECT_EQ(step(j, ctx), ASYNC_FINISH);
   EXPECT_EQ(j.rc, Errc::ok);
+  // One request, served: the tries that could not queue are not failures.
+  const pool::Stats s = pool_->stats();
+  EXPECT_EQ(s.requests_failed - before.requests_failed, 0u);
+  EXPECT_EQ(s.requests_served - before.requests_served, 1u);
+  ASYNC_WAIT_CTX_free(ctx);
+}
+
+TEST_F(AsyncDraw, EagainUntilTheDeadlineIsOneFailedRequest) {
+  pool::fault::arm(pool::fault::Point::gatherer_start, 1'000'000);
+  make(/*async_timeout=*/200ms);
+  const pool::Stats before = pool_->stats();
+  ASYNC_WAIT_CTX* ctx = ASYNC_WAIT_CTX_new();
+  Job j = job();
+  int r = step(j, ctx);
+  int pauses = 0;
+  for (; r == ASYNC_PAUSE && pauses < 100000; ++pauses) {
+    EXPECT_EQ(ASYNC_WAIT_CTX_get_status(ctx), ASYNC_STATUS_EAGAIN);
+    std::this_thread::sleep_for(5ms);
+    r = step(j, ctx);
+  }
+  pool::fault::disarm_all();
+  ASSERT_EQ(r, ASYNC_FINISH);
+  EXPECT_GT(pauses, 1);
+  EXPECT_EQ(j.rc, Errc::gatherer_failed);
+  const pool::Stats s = pool_->stats();
+  EXPECT_EQ(s.requests_failed - before.requests_failed, 1u)
+      << "each try counted, not the request";
   ASYNC_WAIT_CTX_free(ctx);
 }
 
