@@ -123,6 +123,24 @@ class Gatherer : public ::testing::TestWithParam<bool> {
     EXPECT_EQ(s.sources[0].bits_withheld + s.sources[0].bits_credited, 8192u);
     EXPECT_GT(s.sources[0].bits_withheld, 0u);
   }
+  // Until the gatherer has not woken for `quiet`: then it is asleep in the
+  // wait it planned (its wake-up count moves at the end of every wait).
+  // A fixed sleep would do on an idle machine, not under a loaded CI.
+  static void wait_asleep(const pool::Pool& p, std::chrono::milliseconds quiet = 50ms) {
+    const auto end = Clock::now() + 5s;
+    std::uint64_t last = p.stats().gatherer_wakeups;
+    auto since = Clock::now();
+    while (Clock::now() < end) {
+      std::this_thread::sleep_for(5ms);
+      const std::uint64_t now = p.stats().gatherer_wakeups;
+      if (now != last) {
+        last = now;
+        since = Clock::now();
+      } else if (Clock::now() - since >= quiet) {
+        return;
+      }
+    }
+  }
   template <typename F>
   static bool eventually(F f, std::chrono::milliseconds bound = 5s) {
     const auto end = Clock::now() + bound;
@@ -425,7 +443,7 @@ TEST_P(Gatherer, QueueingWhileAsleepOnTheSourceWakesOnlyWhenFed) {
   PipeSource* pipe;
   auto p = make({}, pipe);
   prime(*p, *pipe);
-  std::this_thread::sleep_for(50ms);  // asleep on the pipe, no timer
+  wait_asleep(*p);  // asleep on the pipe, no timer
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const std::uint64_t w0 = p->stats().gatherer_wakeups;
@@ -443,7 +461,7 @@ TEST_P(Gatherer, DeadlineEndsAWaitQueuedWhileAsleepOnTheSource) {
   PipeSource* pipe;
   auto p = make({}, pipe);
   prime(*p, *pipe);
-  std::this_thread::sleep_for(50ms);  // asleep on the pipe, no timer
+  wait_asleep(*p);  // asleep on the pipe, no timer
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const std::uint64_t w0 = p->stats().gatherer_wakeups;
@@ -461,7 +479,7 @@ TEST_P(Gatherer, AnEarlierDeadlineRearmsTheDeadlineTimer) {
   PipeSource* pipe;
   auto p = make({}, pipe);
   prime(*p, *pipe);
-  std::this_thread::sleep_for(50ms);
+  wait_asleep(*p);
   Recorder rec;
   {
     // Arms the timer 30 s out; withdrawn without waking the gatherer.
@@ -479,7 +497,7 @@ TEST_P(Gatherer, AddEntropyServesAQueuedRequestWhileAsleepOnTheSource) {
   PipeSource* pipe;
   auto p = make({}, pipe);
   prime(*p, *pipe);
-  std::this_thread::sleep_for(50ms);
+  wait_asleep(*p);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   ASSERT_EQ(r.schedule(), Errc::pending);  // no deadline: only entropy ends it
@@ -496,7 +514,7 @@ TEST_P(Gatherer, QueuedWhileTheOnlyFeederIsBackedOffIsServedAfterTheBackOff) {
   FakeSource* fake;
   auto p = make({}, pipe, &fake, FakeSource::Mode::error);
   prime(*p, *pipe);  // the fake errs: backed off 1 s, no fd to poll
-  std::this_thread::sleep_for(50ms);
+  wait_asleep(*p);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   ASSERT_EQ(r.schedule(), Errc::pending);
@@ -509,7 +527,7 @@ TEST_P(Gatherer, AStaleDeadlineTimerDoesNotWakeAFullPool) {
   PipeSource* pipe;
   auto p = make({}, pipe);
   prime(*p, *pipe);
-  std::this_thread::sleep_for(50ms);
+  wait_asleep(*p);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const auto t0 = Clock::now();
