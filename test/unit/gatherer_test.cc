@@ -141,6 +141,14 @@ class Gatherer : public ::testing::TestWithParam<bool> {
       }
     }
   }
+  // A pool over one pipe, primed (nearly empty), its gatherer asleep on
+  // the pipe with no timer: the state the wake-rule tests start from.
+  std::unique_ptr<pool::Pool> make_asleep(PipeSource*& pipe) {
+    auto p = make({}, pipe);
+    prime(*p, *pipe);
+    wait_asleep(*p);
+    return p;
+  }
   template <typename F>
   static bool eventually(F f, std::chrono::milliseconds bound = 5s) {
     const auto end = Clock::now() + bound;
@@ -441,9 +449,7 @@ TEST_P(Gatherer, IdleWhilePoolIsFull) {
 // timer), each with exactly one wake-up of the gatherer.
 TEST_P(Gatherer, QueueingWhileAsleepOnTheSourceWakesOnlyWhenFed) {
   PipeSource* pipe;
-  auto p = make({}, pipe);
-  prime(*p, *pipe);
-  wait_asleep(*p);  // asleep on the pipe, no timer
+  auto p = make_asleep(pipe);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const std::uint64_t w0 = p->stats().gatherer_wakeups;
@@ -459,9 +465,7 @@ TEST_P(Gatherer, QueueingWhileAsleepOnTheSourceWakesOnlyWhenFed) {
 
 TEST_P(Gatherer, DeadlineEndsAWaitQueuedWhileAsleepOnTheSource) {
   PipeSource* pipe;
-  auto p = make({}, pipe);
-  prime(*p, *pipe);
-  wait_asleep(*p);  // asleep on the pipe, no timer
+  auto p = make_asleep(pipe);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const std::uint64_t w0 = p->stats().gatherer_wakeups;
@@ -477,9 +481,7 @@ TEST_P(Gatherer, DeadlineEndsAWaitQueuedWhileAsleepOnTheSource) {
 
 TEST_P(Gatherer, AnEarlierDeadlineRearmsTheDeadlineTimer) {
   PipeSource* pipe;
-  auto p = make({}, pipe);
-  prime(*p, *pipe);
-  wait_asleep(*p);
+  auto p = make_asleep(pipe);
   Recorder rec;
   {
     // Arms the timer 30 s out; withdrawn without waking the gatherer.
@@ -495,9 +497,7 @@ TEST_P(Gatherer, AnEarlierDeadlineRearmsTheDeadlineTimer) {
 
 TEST_P(Gatherer, AddEntropyServesAQueuedRequestWhileAsleepOnTheSource) {
   PipeSource* pipe;
-  auto p = make({}, pipe);
-  prime(*p, *pipe);
-  wait_asleep(*p);
+  auto p = make_asleep(pipe);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   ASSERT_EQ(r.schedule(), Errc::pending);  // no deadline: only entropy ends it
@@ -525,9 +525,7 @@ TEST_P(Gatherer, QueuedWhileTheOnlyFeederIsBackedOffIsServedAfterTheBackOff) {
 
 TEST_P(Gatherer, AStaleDeadlineTimerDoesNotWakeAFullPool) {
   PipeSource* pipe;
-  auto p = make({}, pipe);
-  prime(*p, *pipe);
-  wait_asleep(*p);
+  auto p = make_asleep(pipe);
   Recorder rec;
   Request r(*p, 32, rec.make(1));
   const auto t0 = Clock::now();
