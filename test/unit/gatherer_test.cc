@@ -550,6 +550,9 @@ TEST_P(Gatherer, RefillsInTheBackgroundBelowWriteWakeupThreshold) {
   auto p = make(cfg, pipe);
   prime(*p, *pipe);
   pipe->feed(256);  // fills the pool (2048 bits)
+  // The gatherer reads the pipe in its own time: wait for all of it, or a
+  // read below would race it (and find less than a full pool).
+  ASSERT_TRUE(eventually([&] { return p->entropy_available_bits() == 2048u; }));
   std::array<std::uint8_t, 32> out{};
   ASSERT_EQ(p->try_read(out, {}, false), Errc::ok);
   ASSERT_EQ(p->entropy_available_bits(), 2048u - 320u);  // above 1500: idle
