@@ -40,26 +40,27 @@
 // context, runs its hashes on it (each init overwrites the previous hash's
 // chaining words), and frees it when done -- or, inside a Batch (the
 // blocks of one pool request), when the batch ends: one malloc/free pair
-// per operation or batch, and the last state -- h[] = the new chain value,
-// u.p = the seed -- does not linger in unlocked memory after the call that
-// made it. What remains exposed is the state while an operation or batch
+// per operation or batch, and the last state -- h[] = the next chain's
+// digest, u.p = the padded input (label, chain, buffer) -- does not linger in
+// unlocked memory after the call that made it. What remains exposed is the state while an operation or batch
 // runs, and the stack.
 
 namespace seedpool::pool {
 namespace {
 
-// Labels; sizeof - 1 drops the literal's NUL. See conditioner.h.
-constexpr unsigned char kOutputLabel[] = "\x01seedpool output";
-constexpr unsigned char kChainLabel[] = "\x02seedpool chain";
-constexpr unsigned char kCompressLabel[] = "\x03seedpool compress";
-constexpr unsigned char kSeedLabel[] = "\x04seedpool seed";
+// Each use of H starts with its label byte. See conditioner.h.
+constexpr unsigned char kOutputLabel = 0x01;
+constexpr unsigned char kChainLabel = 0x02;
+constexpr unsigned char kCompressLabel = 0x03;
 
-// Layout of the secure region.
+// Layout of the secure region: the chain, two 64-byte scratch blocks (the
+// output block and the next chain's digest), the input buffer.
 constexpr std::size_t kChainOff = 0;
-constexpr std::size_t kSeedOff = kChainOff + Conditioner::kBlockBytes;
-constexpr std::size_t kBlockOff = kSeedOff + Conditioner::kBlockBytes;
-constexpr std::size_t kBufferOff = kBlockOff + Conditioner::kBlockBytes;
+constexpr std::size_t kBlockOff = kChainOff + Conditioner::kBlockBytes;
+constexpr std::size_t kNextOff = kBlockOff + Conditioner::kBlockBytes;
+constexpr std::size_t kBufferOff = kNextOff + Conditioner::kBlockBytes;
 constexpr std::size_t kStateBytes = kBufferOff + Conditioner::kBufferBytes;
+static_assert(Conditioner::kChainBytes <= Conditioner::kBlockBytes);
 
 }  // namespace
 
@@ -71,28 +72,26 @@ struct Conditioner::Impl {
   OSSL_FUNC_digest_final_fn* final = nullptr;
   OSSL_FUNC_digest_freectx_fn* freectx = nullptr;
   void* md = nullptr;  // the provider's SHA-512 context, during an operation
-  SecureRegion region;  // chain | seed | block | buffer
+  SecureRegion region;  // chain | block | next | buffer
   std::size_t used = 0;  // bytes in the buffer
 
   ~Impl() { free_md(); }
 
   unsigned char* chain() noexcept { return region.bytes().data() + kChainOff; }
-  unsigned char* seed() noexcept { return region.bytes().data() + kSeedOff; }
   unsigned char* block() noexcept { return region.bytes().data() + kBlockOff; }
+  unsigned char* next() noexcept { return region.bytes().data() + kNextOff; }
   unsigned char* buffer() noexcept {
     return region.bytes().data() + kBufferOff;
   }
 
-  // out64 = H(a || b || c); any part may be empty. out64 may alias an input:
-  // final writes only after every input has been consumed.
-  bool hash(const unsigned char* a, std::size_t a_len, const unsigned char* b,
-            std::size_t b_len, const unsigned char* c, std::size_t c_len,
-            unsigned char* out64) noexcept {
+  // out64 = H(label || C || B). out64 must not alias C or B.
+  bool hash(unsigned char label, unsigned char* out64) noexcept {
     if (md == nullptr && (md = newctx(provider->provctx())) == nullptr)
       return false;
     std::size_t len = 0;
-    return init(md, nullptr) == 1 && update(md, a, a_len) == 1 &&
-           update(md, b, b_len) == 1 && (c_len == 0 || update(md, c, c_len) == 1) &&
+    return init(md, nullptr) == 1 && update(md, &label, 1) == 1 &&
+           update(md, chain(), kChainBytes) == 1 &&
+           (used == 0 || update(md, buffer(), used) == 1) &&
            final(md, out64, &len, Conditioner::kBlockBytes) == 1 &&
            len == Conditioner::kBlockBytes;
   }
@@ -110,15 +109,17 @@ struct Conditioner::Impl {
     md = nullptr;
   }
 
-  // C = H(0x03 || "seedpool compress" || C || B); B = empty.
+  // C = H(0x03 || C || B)[0..32); B = empty.
   bool compress() noexcept {
-    const bool ok = hash(kCompressLabel, sizeof(kCompressLabel) - 1, chain(),
-                         kBlockBytes, buffer(), used, chain());
+    const bool ok = hash(kCompressLabel, next());
     scrub_md();
-    if (!ok) return false;
-    OPENSSL_cleanse(buffer(), used);
-    used = 0;
-    return true;
+    if (ok) {
+      std::memcpy(chain(), next(), kChainBytes);
+      OPENSSL_cleanse(buffer(), used);
+      used = 0;
+    }
+    OPENSSL_cleanse(next(), kBlockBytes);
+    return ok;
   }
 };
 
@@ -158,7 +159,7 @@ Errc Conditioner::create(std::unique_ptr<Conditioner>& out) {
   OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_DIGEST_PARAM_SIZE, &size),
                          OSSL_PARAM_construct_end()};
   if (get_params(params) != 1 || size != kBlockBytes) return Errc::conditioner_failed;
-  // The region is zero-filled by mmap: C starts as 64 zero bytes, B empty.
+  // The region is zero-filled by mmap: C starts as 32 zero bytes, B empty.
   out.reset(new Conditioner(std::move(impl)));
   return Errc::ok;
 }
@@ -181,23 +182,19 @@ Errc Conditioner::extract(std::span<std::uint8_t> out) noexcept {
   if (out.empty() || out.size() > kBlockBytes) return Errc::invalid_argument;
   Impl& s = *impl_;
   if (s.used == kBufferBytes && !s.compress()) return Errc::conditioner_failed;
-  // seed = H(0x04 "seedpool seed" || C || B); output and next C from seed.
-  // C is written last, so on failure C and B are unchanged and nothing is
-  // released: a retry computes the block this attempt never handed out.
-  const bool ok =
-      s.hash(kSeedLabel, sizeof(kSeedLabel) - 1, s.chain(), kBlockBytes,
-             s.buffer(), s.used, s.seed()) &&
-      s.hash(s.seed(), kBlockBytes, kOutputLabel, sizeof(kOutputLabel) - 1,
-             nullptr, 0, s.block()) &&
-      s.hash(s.seed(), kBlockBytes, kChainLabel, sizeof(kChainLabel) - 1,
-             nullptr, 0, s.chain());
+  // output = H(0x01 || C || B), next C = H(0x02 || C || B), both from the
+  // old C and B. C and B change only once both hashes succeeded, so on
+  // failure nothing is released and a retry computes the block this attempt
+  // never handed out.
+  const bool ok = s.hash(kOutputLabel, s.block()) && s.hash(kChainLabel, s.next());
   s.scrub_md();
   if (ok) {
     std::memcpy(out.data(), s.block(), out.size());
+    std::memcpy(s.chain(), s.next(), kChainBytes);
     OPENSSL_cleanse(s.buffer(), s.used);
     s.used = 0;
   }
-  OPENSSL_cleanse(s.seed(), 2 * kBlockBytes);  // seed and block
+  OPENSSL_cleanse(s.block(), 2 * kBlockBytes);  // block and next
   return ok ? Errc::ok : Errc::conditioner_failed;
 }
 

@@ -4,24 +4,33 @@
 // RAND through us -- cannot recurse here).
 //
 // Construction (a hash-based conditioning component, SP 800-90B 3.1.5.1.1).
-// State: a chain value C (64 bytes, initially all zero) and an input buffer B
-// of at most kBufferBytes (initially empty). H is SHA-512, || concatenation;
-// labels are their bytes without a terminating NUL.
+// State: a chain value C (32 bytes, initially all zero) and an input buffer B
+// of at most kBufferBytes (initially empty). H is SHA-512, || concatenation,
+// H(x)[0..32) its first 32 bytes; each use of H starts with its own one-byte
+// label.
 //   absorb(x):  append x to B; whenever B reaches kBufferBytes (1024) bytes
 //               it is compressed at once and emptied:
-//                 C = H(0x03 || "seedpool compress" || C || B)
-//   extract(n): seed   = H(0x04 || "seedpool seed" || C || B)   (B may be empty)
-//               output = H(seed || 0x01 || "seedpool output")[0 .. n)  n <= 64
-//               C      = H(seed || 0x02 || "seedpool chain");  B = empty
+//                 C = H(0x03 || C || B)[0..32)
+//   extract(n): output = H(0x01 || C || B)[0 .. n)   n <= 64; B may be empty
+//               C      = H(0x02 || C || B)[0..32);  B = empty
 // The chain carries all past input forward; each extraction moves it on, so
-// the next output depends on everything mixed so far but reveals nothing
-// about this one. The labels keep the four uses of H apart (the first byte
-// of a compress or seed input is its label; output and chain inputs have a
-// fixed length of 80 and 79 bytes with the label last). Since C is fixed-size
-// and B is the rest of the input, each hash input encodes (C, B) uniquely.
+// the next output depends on everything mixed so far, and neither the new
+// chain nor later outputs reveal this one (different labels: independent
+// hashes of the same input). Since the label and C are fixed-size and B is
+// the rest, each hash input encodes (use, C, B) uniquely.
 //
-// Where the secrets live: C, B, and the transient seed and output block are
-// in one page of SecureRegion memory owned by the Conditioner -- mlock()ed
+// Why this shape (it replaced seed = H(0x04 "seedpool seed" || C64 || B),
+// output and chain hashed from the seed: four SHA-512 compressions a block):
+// a pool block hashes the chain with raw input worth 8n + 64 bits, 72 bytes
+// at a credit of 8 bits per byte, and 1 + 32 + 72 = 105 bytes fit one
+// SHA-512 compression (a message of up to 111 bytes does, with its padding),
+// so a 64-byte block costs two compressions. Full entropy of the output
+// rests on the input alone (SP 800-90C: at least 64 bits more entropy in than
+// out, through a vetted hash), not on the chain; the chain is defence in
+// depth, and 256 bits match the strength seedpool claims (256).
+// Where the secrets live: C, B, and the transient output block and next
+// chain are in one page of SecureRegion memory owned by the Conditioner --
+// mlock()ed
 // and MADV_DONTDUMP where the system allows (memory_locked(),
 // dump_excluded() say whether it did), cleansed when consumed and when the
 // Conditioner is destroyed. What libcrypto holds is described in
@@ -42,6 +51,7 @@ namespace seedpool::pool {
 class Conditioner {
  public:
   static constexpr std::size_t kBlockBytes = 64;     // SHA-512 output
+  static constexpr std::size_t kChainBytes = 32;     // C
   static constexpr std::size_t kBufferBytes = 1024;  // input buffer B
 
   // Errc::conditioner_failed if libcrypto cannot provide SHA-512;
