@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace seedpool::pool {
 
 Errc HealthTest::create(std::uint32_t claimed_bits_per_byte,
@@ -134,6 +138,37 @@ HealthTest::Verdict HealthTest::feed(
       const std::uint32_t apt_cut = cutoffs_.apt;
       std::size_t j = i;
       for (; j < n; ++j) {
+#if defined(__SSE2__)
+        // 16 samples at a time (SSE2 is part of x86-64): a chunk inside one
+        // window whose reference is set, in which no sample equals the one
+        // before it and the reference's count stays below the APT cutoff,
+        // reaches no cutoff, and after it the run is 1 long (its last
+        // sample) and the count has grown by its matches. Any other chunk
+        // goes through the loop below, sample by sample. Random input takes
+        // this path ~94 % of the time (P(no equal neighbours in 16) =
+        // (255/256)^16): ~0.1 ns a sample here instead of ~0.9.
+        while (j != 0 && seen != 0 && seen + 16 <= kAptWindow && n - j >= 16) {
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j));
+          const __m128i before =
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j - 1));
+          const int repeats = _mm_movemask_epi8(_mm_cmpeq_epi8(v, before));
+          if (repeats != 0) break;
+          const auto hits = static_cast<unsigned>(_mm_movemask_epi8(
+              _mm_cmpeq_epi8(v, _mm_set1_epi8(static_cast<char>(av)))));
+          // Most chunks hold no match; __builtin_popcount is a libgcc call
+          // without -mpopcnt.
+          const auto matches =
+              hits == 0 ? 0u : static_cast<std::uint32_t>(__builtin_popcount(hits));
+          if (ac + matches >= apt_cut) break;
+          ac += matches;
+          rv = p[j + 15];
+          rc = 1;
+          seen += 16;
+          if (seen == kAptWindow) seen = 0;
+          j += 16;
+        }
+        if (j == n) break;
+#endif
         const std::uint8_t x = p[j];
         // rc == 0 (no run yet) counts as a new run of 1 either way.
         const bool same_run = x == rv;

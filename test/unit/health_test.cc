@@ -412,6 +412,95 @@ TEST(HealthContinuous, GoodDataIsOkInBlocksOfAnySize) {
   }
 }
 
+// feed() takes 16 samples at a time where it can prove that none reaches a
+// cutoff (pool/health.cc). Random data with runs and window counts planted
+// at, below and above the cutoffs, fed in blocks, must give the same
+// verdicts and counters as the same samples fed one at a time (which never
+// takes that path).
+TEST(HealthContinuous, BlocksAndSingleSamplesAgreeNearTheCutoffs) {
+  for (std::uint32_t h : {8u, 6u, 3u, 1u}) {
+    SCOPED_TRACE(trace(h));
+    auto whole = make(h);
+    auto single = make(h);
+    std::mt19937 gen(h);
+    Bytes data = random_bytes(std::size_t{1} << 20, h);
+    const std::uint32_t rct = whole.cutoffs().rct;
+    const std::uint32_t apt = whole.cutoffs().apt;
+    // Far enough apart that the source is not taken out (3 failures within
+    // 65536 samples) before both tests have tripped.
+    bool run = true;
+    for (std::size_t at = 2048; at + 2048 < data.size();
+         at += 20000 + gen() % 20000, run = !run) {
+      if (run) {
+        // A run of rct - 1, rct or rct + 1 samples.
+        const std::size_t len = rct - 1 + gen() % 3;
+        for (std::size_t k = 0; k < len; ++k) data[at + k] = kV;
+      } else {
+        // A window (they start every 512 samples) whose reference occurs
+        // apt - 2 .. apt times, spread out.
+        const std::size_t start = at / HealthTest::kAptWindow * HealthTest::kAptWindow;
+        const std::uint8_t v = data[start];
+        const auto count = static_cast<std::uint32_t>(apt - 2 + gen() % 3);
+        for (std::uint32_t k = 0; k < count; ++k)
+          data[start + std::size_t{k} * 500 / count] = v;
+      }
+    }
+    std::size_t at = 0;
+    while (at < data.size() && !whole.failed()) {
+      const std::size_t n =
+          std::min<std::size_t>(1 + gen() % 700, data.size() - at);
+      const Verdict got = whole.feed({&data[at], n});
+      Verdict want = Verdict::ok;
+      for (std::size_t k = 0; k < n; ++k) {
+        const Verdict v = single.feed({&data[at + k], 1});
+        if (v == Verdict::permanent) want = v;
+        else if (v == Verdict::intermittent && want != Verdict::permanent) want = v;
+      }
+      if (want == Verdict::ok && !single.startup_passed()) want = Verdict::pending;
+      at += n;
+      ASSERT_EQ(got, want) << "block ending at " << at;
+      ASSERT_EQ(whole.counters().samples_tested, single.counters().samples_tested);
+      ASSERT_EQ(whole.counters().rct_failures, single.counters().rct_failures);
+      ASSERT_EQ(whole.counters().apt_failures, single.counters().apt_failures);
+      ASSERT_EQ(whole.counters().failure, single.counters().failure);
+    }
+    // The planted data trips both tests: the comparison covered failures.
+    EXPECT_GT(whole.counters().rct_failures, 0u);
+    EXPECT_GT(whole.counters().apt_failures, 0u);
+  }
+}
+
+// The same at every position within feed()'s 16-sample chunks: a run of
+// exactly the RCT cutoff, and a window whose reference reaches the APT
+// cutoff, each trips once wherever it falls; one sample less passes.
+TEST(HealthContinuous, CutoffsAreFoundAtEveryChunkPosition) {
+  for (std::uint32_t h : {8u, 4u}) {
+    for (std::size_t offset = 0; offset < 40; ++offset) {
+      SCOPED_TRACE(trace(h) + ", offset " + std::to_string(offset));
+      for (std::uint32_t extra : {0u, 1u}) {
+        auto t = make(h);
+        pass_startup(t);
+        const std::uint32_t c = t.cutoffs().rct;
+        const Bytes block =
+            filler(offset + 100) + Bytes(c - 1 + extra, kV) + filler(200);
+        EXPECT_EQ(t.feed(block), extra == 1 ? Verdict::intermittent : Verdict::ok);
+        EXPECT_EQ(t.counters().rct_failures, extra);
+      }
+      for (std::uint32_t extra : {0u, 1u}) {
+        auto t = make(h);
+        pass_startup(t);
+        const Bytes w = apt_window(t.cutoffs().apt - 1 + extra);
+        // The window split where the offset says: the chunks fall elsewhere.
+        const Verdict a = t.feed({w.data(), offset + 1});
+        const Verdict b = t.feed({w.data() + offset + 1, w.size() - offset - 1});
+        EXPECT_EQ(a, Verdict::ok);
+        EXPECT_EQ(b, extra == 1 ? Verdict::intermittent : Verdict::ok);
+        EXPECT_EQ(t.counters().apt_failures, extra);
+      }
+    }
+  }
+}
+
 // Feeds filler, then a run of exactly C of kV whose last sample has index
 // `index`: one RCT failure there.
 Verdict fail_at(HealthTest& t, std::uint64_t index) {
