@@ -29,7 +29,10 @@ constexpr std::chrono::milliseconds kDeadlineGrace{50};
 // unpredictability for an attacker who does not control it, nothing more.
 constexpr std::size_t kUncreditedMixBytes = 64;
 
-std::unique_ptr<Source> make_source(SourceKind kind, const Config& config) {
+std::unique_ptr<Source> make_source(SourceKind kind, const Config& config,
+                                    ProbedSources* probed) {
+  if (probed != nullptr)
+    if (std::unique_ptr<Source> s = probed->take(kind)) return s;
   switch (kind) {
     case SourceKind::getrandom: return std::make_unique<GetrandomSource>();
     case SourceKind::hwrng: return std::make_unique<HwrngSource>();
@@ -64,11 +67,12 @@ std::string format_sources(const Stats& s) {
   return out;
 }
 
-Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out) {
+Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out,
+                  ProbedSources* probed) {
   if (!config.validate().empty()) return Errc::invalid_argument;
   std::vector<CustomSource> sources;
   for (const SourceConfig& sc : config.sources) {
-    auto s = make_source(sc.kind, config);
+    auto s = make_source(sc.kind, config, probed);
     if (!s) return Errc::invalid_argument;
     sources.push_back({std::move(s), sc.credit_bits_per_byte});
   }
