@@ -61,6 +61,7 @@ constexpr std::size_t kNextOff = kBlockOff + Conditioner::kBlockBytes;
 constexpr std::size_t kBufferOff = kNextOff + Conditioner::kBlockBytes;
 constexpr std::size_t kStateBytes = kBufferOff + Conditioner::kBufferBytes;
 static_assert(Conditioner::kChainBytes <= Conditioner::kBlockBytes);
+static_assert(kStateBytes == Conditioner::kMemoryBytes);
 
 }  // namespace
 
@@ -127,11 +128,18 @@ Conditioner::Conditioner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Conditioner::~Conditioner() = default;  // the region cleanses itself
 
 Errc Conditioner::create(std::unique_ptr<Conditioner>& out) {
-  auto impl = std::make_unique<Impl>();
+  SecureRegion memory;
   // Not wiped on fork: the pool re-keys a child itself (it needs the state).
-  if (Errc rc = SecureRegion::create(kStateBytes, {}, impl->region);
-      rc != Errc::ok)
+  if (Errc rc = SecureRegion::create(kStateBytes, {}, memory); rc != Errc::ok)
     return rc;
+  return create(out, std::move(memory));
+}
+
+Errc Conditioner::create(std::unique_ptr<Conditioner>& out,
+                         SecureRegion memory) {
+  if (memory.size() < kStateBytes) return Errc::invalid_argument;
+  auto impl = std::make_unique<Impl>();
+  impl->region = std::move(memory);
   if (!PrivateDefault::acquire_shared(impl->provider))
     return Errc::conditioner_failed;
   OSSL_FUNC_digest_get_params_fn* get_params = nullptr;

@@ -45,6 +45,7 @@
 #include <span>
 
 #include "pool/errc.h"
+#include "pool/secure_mem.h"
 
 namespace seedpool::pool {
 
@@ -57,6 +58,11 @@ class Conditioner {
   // Errc::conditioner_failed if libcrypto cannot provide SHA-512;
   // Errc::out_of_memory if the state memory cannot be mapped.
   static Errc create(std::unique_ptr<Conditioner>& out);
+  // The same in `memory`, a region of at least kMemoryBytes that the
+  // caller made (the pool: one mapping for all its secrets). Not wiped on
+  // fork: the pool re-keys a child itself (it needs the state).
+  static constexpr std::size_t kMemoryBytes = 3 * kBlockBytes + kBufferBytes;
+  static Errc create(std::unique_ptr<Conditioner>& out, SecureRegion memory);
   ~Conditioner();
   Conditioner(const Conditioner&) = delete;
   Conditioner& operator=(const Conditioner&) = delete;

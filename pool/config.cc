@@ -38,16 +38,36 @@ std::uint32_t default_credit_bits_per_byte(SourceKind k) noexcept {
   return 0;
 }
 
-std::vector<SourceConfig> available_sources() {
+ProbedSources::ProbedSources() noexcept = default;
+ProbedSources::~ProbedSources() = default;
+ProbedSources::ProbedSources(ProbedSources&&) noexcept = default;
+ProbedSources& ProbedSources::operator=(ProbedSources&&) noexcept = default;
+
+std::unique_ptr<Source> ProbedSources::take(SourceKind kind) noexcept {
+  switch (kind) {
+    case SourceKind::hwrng: return std::move(hwrng);
+    case SourceKind::rdseed: return std::move(rdseed);
+    case SourceKind::getrandom:
+    case SourceKind::device: break;
+  }
+  return nullptr;
+}
+
+std::vector<SourceConfig> available_sources(ProbedSources* keep) {
   std::vector<SourceConfig> out;
   out.push_back({SourceKind::getrandom,
                  default_credit_bits_per_byte(SourceKind::getrandom)});
-  if (HwrngSource hw; hw.open_errno() == 0)
+  if (auto hw = std::make_unique<HwrngSource>(); hw->open_errno() == 0) {
     out.push_back({SourceKind::hwrng,
                    default_credit_bits_per_byte(SourceKind::hwrng)});
-  if (RdseedSource rd; rd.support() == RdseedSource::Support::available)
+    if (keep != nullptr) keep->hwrng = std::move(hw);
+  }
+  if (auto rd = std::make_unique<RdseedSource>();
+      rd->support() == RdseedSource::Support::available) {
     out.push_back({SourceKind::rdseed,
                    default_credit_bits_per_byte(SourceKind::rdseed)});
+    if (keep != nullptr) keep->rdseed = std::move(rd);
+  }
   return out;
 }
 

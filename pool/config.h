@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace seedpool::pool {
+
+class Source;
 
 enum class SourceKind : std::uint8_t { getrandom, hwrng, rdseed, device };
 
@@ -40,7 +43,25 @@ struct SourceConfig {
 // configuration without `sources` gets. getrandom always; hwrng when
 // /dev/hwrng opens and an rng backs it; rdseed when the CPU and the kernel
 // allow it.
-std::vector<SourceConfig> available_sources();
+//
+// To know that, it opens /dev/hwrng (and reads rng_current) and asks CPUID
+// and the kernel about RDSEED. With `keep`, the sources it found present
+// are kept there, ready to read, for Pool::create to use as they are, so
+// that a process starting a pool on the default list does that work once
+// (~45 us of `openssl rand`'s start-up here), not twice.
+struct ProbedSources {
+  ProbedSources() noexcept;
+  ~ProbedSources();
+  ProbedSources(ProbedSources&&) noexcept;
+  ProbedSources& operator=(ProbedSources&&) noexcept;
+
+  std::unique_ptr<Source> hwrng;   // an HwrngSource that opened
+  std::unique_ptr<Source> rdseed;  // an RdseedSource that is available
+
+  // The kept source of that kind, handed over once; nullptr when none.
+  std::unique_ptr<Source> take(SourceKind kind) noexcept;
+};
+std::vector<SourceConfig> available_sources(ProbedSources* keep = nullptr);
 
 struct Config {
   static constexpr std::uint32_t kMinPoolSizeBits = 1024;

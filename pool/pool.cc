@@ -29,7 +29,10 @@ constexpr std::chrono::milliseconds kDeadlineGrace{50};
 // unpredictability for an attacker who does not control it, nothing more.
 constexpr std::size_t kUncreditedMixBytes = 64;
 
-std::unique_ptr<Source> make_source(SourceKind kind, const Config& config) {
+std::unique_ptr<Source> make_source(SourceKind kind, const Config& config,
+                                    ProbedSources* probed) {
+  if (probed != nullptr)
+    if (std::unique_ptr<Source> s = probed->take(kind)) return s;
   switch (kind) {
     case SourceKind::getrandom: return std::make_unique<GetrandomSource>();
     case SourceKind::hwrng: return std::make_unique<HwrngSource>();
@@ -64,11 +67,12 @@ std::string format_sources(const Stats& s) {
   return out;
 }
 
-Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out) {
+Errc Pool::create(const Config& config, std::unique_ptr<Pool>& out,
+                  ProbedSources* probed) {
   if (!config.validate().empty()) return Errc::invalid_argument;
   std::vector<CustomSource> sources;
   for (const SourceConfig& sc : config.sources) {
-    auto s = make_source(sc.kind, config);
+    auto s = make_source(sc.kind, config, probed);
     if (!s) return Errc::invalid_argument;
     sources.push_back({std::move(s), sc.credit_bits_per_byte});
   }
@@ -84,9 +88,6 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
     return Errc::invalid_argument;
   for (const CustomSource& cs : sources)
     if (!cs.source || cs.credit_bits_per_byte > 8) return Errc::invalid_argument;
-  std::unique_ptr<Conditioner> conditioner;
-  if (Errc rc = Conditioner::create(conditioner); rc != Errc::ok) return rc;
-  std::unique_ptr<Pool> pool(new Pool(config, std::move(conditioner)));
   // Room for a full pool at 1 credited bit per byte, the lowest whole-bit
   // credit a source can have, plus the largest request's input at 8 bits
   // per byte: a request reads its own input ahead, in one read, on top of
@@ -94,20 +95,38 @@ Errc Pool::create(const Config& config, std::vector<CustomSource> sources,
   // at write_wakeup_threshold. The bits above the pool size are there only
   // while that request holds the lock.
   const std::uint64_t read_ahead_bits = bits_needed(kMaxRequestBytes);
-  if (Errc rc = Reservoir::create(
-          config.pool_size_bits + static_cast<std::size_t>(read_ahead_bits / 8),
-          config.pool_size_bits + read_ahead_bits, pool->reservoir_);
+  const std::size_t reservoir_bytes =
+      config.pool_size_bits + static_cast<std::size_t>(read_ahead_bits / 8);
+  // The conditioner's state, the reservoir and the scratch buffer: three
+  // regions of one locked, dump-excluded mapping, made with 4 system calls
+  // instead of 11. The state is not wiped on fork (the child re-keys it,
+  // see after_fork_locked); the raw input and the scratch buffer are.
+  SecureRegion state_memory;
+  SecureRegion reservoir_memory;
+  SecureRegion scratch_memory;
+  const SecureRegion::Part parts[] = {
+      {Conditioner::kMemoryBytes, {}},
+      {reservoir_bytes, {.wipe_on_fork = true}},
+      {kScratchBytes, {.wipe_on_fork = true}}};
+  SecureRegion* const memory[] = {&state_memory, &reservoir_memory,
+                                  &scratch_memory};
+  if (Errc rc = SecureRegion::create_parts(parts, memory); rc != Errc::ok)
+    return rc;
+  std::unique_ptr<Conditioner> conditioner;
+  if (Errc rc = Conditioner::create(conditioner, std::move(state_memory));
       rc != Errc::ok)
     return rc;
+  std::unique_ptr<Pool> pool(new Pool(config, std::move(conditioner)));
+  if (Errc rc = Reservoir::create(reservoir_bytes,
+                                  config.pool_size_bits + read_ahead_bits,
+                                  std::move(reservoir_memory), pool->reservoir_);
+      rc != Errc::ok)
+    return rc;
+  pool->scratch_ = std::move(scratch_memory);
   pool->credit_limit_bits_ = config.pool_size_bits;
   // The first gather-only round comes an interval after start: a process
   // that lives less (openssl rand) starts no thread for it.
   pool->next_gather_only_ = Clock::now() + kGatherOnlyInterval;
-  if (Errc rc = SecureRegion::create(kScratchBytes,
-                                     SecureRegion::Options{.wipe_on_fork = true},
-                                     pool->scratch_);
-      rc != Errc::ok)
-    return rc;
   for (CustomSource& cs : sources) {
     auto slot = std::make_unique<SourceSlot>();
     slot->source = std::move(cs.source);

@@ -86,8 +86,11 @@ class Pool {
   // the sources only it reads (hwrng), once each.
   static constexpr std::chrono::milliseconds kGatherOnlyInterval{1000};
 
-  // Builds the pool and its sources. Validates config first.
-  static Errc create(const Config& config, std::unique_ptr<Pool>& out);
+  // Builds the pool and its sources. Validates config first. A source of
+  // config.sources that `probed` holds (available_sources found it) is taken
+  // from there instead of being opened and checked again.
+  static Errc create(const Config& config, std::unique_ptr<Pool>& out,
+                     ProbedSources* probed = nullptr);
   // For tests and C++ users who bring their own sources: config.sources is
   // ignored, each source comes with its own credit (0..8 bits per byte).
   struct CustomSource {

@@ -10,12 +10,21 @@ namespace seedpool::pool {
 Errc Reservoir::create(std::size_t capacity_bytes, std::uint64_t max_bits,
                        Reservoir& out) noexcept {
   if (capacity_bytes == 0 || max_bits == 0) return Errc::invalid_argument;
-  Reservoir r;
+  SecureRegion memory;
   if (Errc rc = SecureRegion::create(capacity_bytes,
                                      SecureRegion::Options{.wipe_on_fork = true},
-                                     r.mem_);
+                                     memory);
       rc != Errc::ok)
     return rc;
+  return create(capacity_bytes, max_bits, std::move(memory), out);
+}
+
+Errc Reservoir::create(std::size_t capacity_bytes, std::uint64_t max_bits,
+                       SecureRegion memory, Reservoir& out) noexcept {
+  if (capacity_bytes == 0 || max_bits == 0 || memory.size() < capacity_bytes)
+    return Errc::invalid_argument;
+  Reservoir r;
+  r.mem_ = std::move(memory);
   r.cap_ = capacity_bytes;
   r.max_bits_ = max_bits;
   out = std::move(r);

@@ -39,6 +39,11 @@ class Reservoir {
   // `capacity_bytes` of raw input, holding at most `max_bits`.
   static Errc create(std::size_t capacity_bytes, std::uint64_t max_bits,
                      Reservoir& out) noexcept;
+  // The same in `memory`, a region of at least `capacity_bytes` that the
+  // caller made (the pool: one mapping for all its secrets; it asks for
+  // wipe-on-fork, as the form above does).
+  static Errc create(std::size_t capacity_bytes, std::uint64_t max_bits,
+                     SecureRegion memory, Reservoir& out) noexcept;
 
   std::uint64_t bits() const noexcept { return bits_; }
   std::size_t bytes() const noexcept { return len_; }

@@ -34,7 +34,8 @@ Registry& registry() {
 
 }  // namespace
 
-Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out) {
+Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out,
+                    ProbedSources* probed) {
   Registry& r = registry();
   std::lock_guard<std::mutex> g(r.mu);
   if (std::shared_ptr<Pool> p = r.pool.lock(); p && !p->is_shut_down()) {
@@ -44,7 +45,7 @@ Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out) {
     return Errc::ok;
   }
   std::unique_ptr<Pool> fresh;
-  if (Errc rc = Pool::create(config, fresh); rc != Errc::ok) return rc;
+  if (Errc rc = Pool::create(config, fresh, probed); rc != Errc::ok) return rc;
   std::shared_ptr<Pool> p(std::move(fresh));
   r.pool = p;
   r.users = 1;

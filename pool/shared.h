@@ -15,7 +15,10 @@ namespace seedpool::pool {
 // with a different config gets Errc::config_conflict: one process, one pool.
 // A pool that was shut down (release_shared) is never returned: a new one
 // is made, even while the old one still has holders.
-Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out);
+// `probed` (available_sources' kept sources) is used only when a new pool
+// is made.
+Errc acquire_shared(const Config& config, std::shared_ptr<Pool>& out,
+                    ProbedSources* probed = nullptr);
 
 // Gives back a reference from acquire_shared (and resets `pool`). The last
 // acquirer to give back shuts the pool down (Pool::shutdown: queued

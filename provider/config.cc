@@ -89,7 +89,7 @@ bool valid_seed_file_path(std::string_view v) {
 }  // namespace
 
 bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
-                  std::string& error) {
+                  std::string& error, pool::ProbedSources* probed) {
   pool::Config cfg;
   // <source>_credit, for every source kind (also for one not listed: a
   // bad value is an error either way).
@@ -145,7 +145,7 @@ bool parse_config(ConfigLookup lookup, void* arg, pool::Config& out,
     }
   } else {
     // "Default: those available" -- plus the device when a path is set.
-    cfg.sources = pool::available_sources();
+    cfg.sources = pool::available_sources(probed);
     for (pool::SourceConfig& s : cfg.sources) s.credit_bits_per_byte = credit_of(s.kind);
     if (!cfg.device_path.empty())
       cfg.sources.push_back({pool::SourceKind::device, credit_of(pool::SourceKind::device)});
@@ -259,7 +259,8 @@ const char* core_lookup(void* arg, const char* key) {
 
 bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
                       const OSSL_CORE_HANDLE* handle, pool::Config& out,
-                      std::string& error, Reason& reason) {
+                      std::string& error, Reason& reason,
+                      pool::ProbedSources* probed) {
   reason = kReasonBadConfig;
   if (core_get_params == nullptr) {
     out = pool::Config{};
@@ -268,7 +269,7 @@ bool read_core_config(OSSL_FUNC_core_get_params_fn* core_get_params,
   CoreLookup c{core_get_params, handle};
   // Into a local first: a refusal leaves `out` as it was.
   pool::Config cfg;
-  if (!parse_config(core_lookup, &c, cfg, error)) return false;
+  if (!parse_config(core_lookup, &c, cfg, error, probed)) return false;
   // Misspelt keys (conf_keys.h), unless the section turns the check off.
   bool check = true;
   if (const char* v = core_lookup(&c, "check_unknown_keys");

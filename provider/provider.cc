@@ -204,10 +204,14 @@ extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     pool::Config config;
     std::string error;
     Reason config_reason = kReasonBadConfig;
-    if (!read_core_config(core_get_params, handle, config, error, config_reason)) {
+    // The default source list's probes, used by the pool it starts: each
+    // source is opened and checked once.
+    pool::ProbedSources probed;
+    if (!read_core_config(core_get_params, handle, config, error, config_reason,
+                          &probed)) {
       pc->error_reason = config_reason;
       pc->error_detail = error;
-    } else if (pool::Errc rc = pool::acquire_shared(config, pc->pool);
+    } else if (pool::Errc rc = pool::acquire_shared(config, pc->pool, &probed);
                rc != pool::Errc::ok) {
       pc->error_reason = reason_for(rc);
       pc->error_detail = std::string("starting the pool: ") + pool::describe(rc);

@@ -23,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace seedpool {
 namespace {
@@ -276,6 +277,105 @@ TEST(SecureRegion, ChildIsUnlockedUntilRelock) {
     return 0;
   });
   EXPECT_EQ(rc, 0) << "child failed step " << rc;
+}
+
+// ---------------------------------------------------------------------------
+// Several regions from one mapping (the pool's secrets).
+
+// Whether [p, p + n) is mapped: mincore(2) says ENOMEM for an unmapped page.
+bool mapped(const void* p, std::size_t n) {
+  std::vector<unsigned char> vec((n + SecureRegion::page_size() - 1) /
+                                 SecureRegion::page_size());
+  return mincore(const_cast<void*>(p), n, vec.data()) == 0;
+}
+
+TEST(SecureRegionParts, OneMappingInOrderEachWithItsOwnAdvice) {
+  const std::size_t page = SecureRegion::page_size();
+  const int direct = direct_mlock_errno();
+  ASSERT_NE(direct, -1);
+  SecureRegion a, b, c;
+  const SecureRegion::Part parts[] = {{1, {}},
+                                      {page + 1, {.wipe_on_fork = true}},
+                                      {2 * page, {.wipe_on_fork = true}}};
+  SecureRegion* const out[] = {&a, &b, &c};
+  ASSERT_EQ(SecureRegion::create_parts(parts, out), Errc::ok);
+  EXPECT_EQ(a.size(), page);
+  EXPECT_EQ(b.size(), 2 * page);
+  EXPECT_EQ(c.size(), 2 * page);
+  // Adjacent, in order: one mapping.
+  EXPECT_EQ(b.bytes().data(), a.bytes().data() + a.size());
+  EXPECT_EQ(c.bytes().data(), b.bytes().data() + b.size());
+  for (SecureRegion* r : out) {
+    EXPECT_TRUE(all_equal(r->bytes(), 0));
+    EXPECT_EQ(r->mlock_errno(), direct);
+    EXPECT_TRUE(r->dump_excluded());
+    const auto flags = vm_flags(r->bytes().data());
+    ASSERT_FALSE(flags.empty());
+    EXPECT_EQ(has(flags, "lo"), r->locked());
+    EXPECT_TRUE(has(flags, "dd"));
+  }
+  EXPECT_FALSE(a.wipe_on_fork());
+  EXPECT_FALSE(has(vm_flags(a.bytes().data()), "wf"));
+  for (SecureRegion* r : {&b, &c}) {
+    if (r->wipe_on_fork_errno() == EINVAL) continue;  // kernel < 4.14
+    EXPECT_TRUE(r->wipe_on_fork());
+    EXPECT_TRUE(has(vm_flags(r->bytes().data()), "wf"));
+  }
+  // In a child: the wipe-on-fork parts read zero, the other is kept.
+  std::fill(a.bytes().begin(), a.bytes().end(), std::uint8_t{0x11});
+  std::fill(b.bytes().begin(), b.bytes().end(), std::uint8_t{0x22});
+  std::fill(c.bytes().begin(), c.bytes().end(), std::uint8_t{0x33});
+  const bool wipes = b.wipe_on_fork() && c.wipe_on_fork();
+  const int rc = in_child([&]() -> int {
+    if (!all_equal(a.bytes(), 0x11)) return 1;
+    if (wipes && !all_equal(b.bytes(), 0)) return 2;
+    if (wipes && !all_equal(c.bytes(), 0)) return 3;
+    return 0;
+  });
+  EXPECT_EQ(rc, 0) << "child failed step " << rc;
+}
+
+TEST(SecureRegionParts, EachPartGoesOnItsOwn) {
+  const std::size_t page = SecureRegion::page_size();
+  SecureRegion a, b, c;
+  const SecureRegion::Part parts[] = {{page, {}}, {page, {}}, {page, {}}};
+  SecureRegion* const out[] = {&a, &b, &c};
+  ASSERT_EQ(SecureRegion::create_parts(parts, out), Errc::ok);
+  std::fill(a.bytes().begin(), a.bytes().end(), std::uint8_t{0x11});
+  std::fill(c.bytes().begin(), c.bytes().end(), std::uint8_t{0x33});
+  std::uint8_t* const middle = b.bytes().data();
+  b = SecureRegion{};  // cleansed and unmapped: only its own page
+  EXPECT_FALSE(mapped(middle, page));
+  ASSERT_TRUE(mapped(a.bytes().data(), page));
+  ASSERT_TRUE(mapped(c.bytes().data(), page));
+  EXPECT_TRUE(all_equal(a.bytes(), 0x11));
+  EXPECT_TRUE(all_equal(c.bytes(), 0x33));
+  // A part moved elsewhere stays intact, and relock() is its own.
+  SecureRegion moved(std::move(c));
+  EXPECT_TRUE(all_equal(moved.bytes(), 0x33));
+  moved.relock();
+  EXPECT_EQ(moved.locked(), a.locked());
+}
+
+TEST(SecureRegionParts, BadArgumentsTouchNothing) {
+  SecureRegion a;
+  ASSERT_EQ(SecureRegion::create(1, {}, a), Errc::ok);
+  std::uint8_t* const before = a.bytes().data();
+  SecureRegion b;
+  SecureRegion* const one[] = {&a};
+  SecureRegion* const two[] = {&a, &b};
+  const SecureRegion::Part good[] = {{1, {}}};
+  const SecureRegion::Part with_zero[] = {{1, {}}, {0, {}}};
+  const SecureRegion::Part overflow[] = {
+      {1, {}}, {std::numeric_limits<std::size_t>::max() - 1, {}}};
+  EXPECT_EQ(SecureRegion::create_parts({}, {}), Errc::invalid_argument);
+  EXPECT_EQ(SecureRegion::create_parts(good, two), Errc::invalid_argument);
+  EXPECT_EQ(SecureRegion::create_parts(with_zero, two), Errc::invalid_argument);
+  EXPECT_EQ(SecureRegion::create_parts(overflow, two), Errc::out_of_memory);
+  EXPECT_EQ(a.bytes().data(), before);
+  EXPECT_TRUE(b.empty());
+  ASSERT_EQ(SecureRegion::create_parts(good, one), Errc::ok);
+  EXPECT_NE(a.bytes().data(), nullptr);
 }
 
 }  // namespace

@@ -684,6 +684,78 @@ TEST(SourceRdseed, LargeReadIsBounded) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// The default list's probes, kept for the pool (each source opened and
+// checked once per start).
+
+bool lists(const std::vector<pool::SourceConfig>& list, pool::SourceKind k) {
+  return std::any_of(list.begin(), list.end(),
+                     [k](const pool::SourceConfig& s) { return s.kind == k; });
+}
+
+TEST(ProbedSources, DefaultListKeepsExactlyWhatItFound) {
+  pool::ProbedSources probed;
+  const std::vector<pool::SourceConfig> list = pool::available_sources(&probed);
+  // Keeping the probes does not change the answer.
+  EXPECT_EQ(list, pool::available_sources());
+  ASSERT_EQ(probed.hwrng != nullptr, lists(list, pool::SourceKind::hwrng));
+  ASSERT_EQ(probed.rdseed != nullptr, lists(list, pool::SourceKind::rdseed));
+  if (probed.hwrng) {
+    EXPECT_STREQ(probed.hwrng->name(), "hwrng");
+    EXPECT_EQ(static_cast<pool::HwrngSource&>(*probed.hwrng).open_errno(), 0);
+  }
+  if (probed.rdseed) {
+    EXPECT_STREQ(probed.rdseed->name(), "rdseed");
+    EXPECT_EQ(static_cast<pool::RdseedSource&>(*probed.rdseed).support(),
+              pool::RdseedSource::Support::available);
+  }
+  // Only hwrng and rdseed are probed; each is handed over once.
+  EXPECT_EQ(probed.take(pool::SourceKind::getrandom), nullptr);
+  EXPECT_EQ(probed.take(pool::SourceKind::device), nullptr);
+  const bool had_hwrng = probed.hwrng != nullptr;
+  EXPECT_EQ(probed.take(pool::SourceKind::hwrng) != nullptr, had_hwrng);
+  EXPECT_EQ(probed.take(pool::SourceKind::hwrng), nullptr);
+}
+
+// The pool takes a probed source instead of making its own, and what that
+// source reports (here: absent, as a device that cannot be opened) is in
+// the statistics as before.
+TEST(ProbedSources, PoolUsesTheProbedSourceAndReportsItsStatus) {
+  pool::ProbedSources probed;
+  auto fake = std::make_unique<testing::FakeSource>(testing::FakeSource::Mode::absent);
+  testing::FakeSource* const seen = fake.get();
+  probed.hwrng = std::move(fake);
+  pool::Config config;
+  config.sources = {{pool::SourceKind::hwrng, 4}, {pool::SourceKind::getrandom, 8}};
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(config, p, &probed), pool::Errc::ok);
+  EXPECT_EQ(probed.hwrng, nullptr);  // taken
+  std::array<std::uint8_t, 32> out{};
+  ASSERT_EQ(p->try_read(out, {}, false), pool::Errc::ok);
+  EXPECT_GE(seen->reads.load(), 1);  // the probed object, no second open
+  const pool::Stats st = p->stats();
+  ASSERT_EQ(st.sources.size(), 2u);
+  EXPECT_EQ(st.sources[0].name, "fake");
+  EXPECT_EQ(st.sources[0].status, pool::SourceStatus::absent);
+  EXPECT_EQ(st.sources[0].last_errno, ENOENT);
+  EXPECT_EQ(st.sources[1].name, "getrandom");
+  EXPECT_EQ(st.sources[1].status, pool::SourceStatus::ok);
+  EXPECT_EQ(p->health(), pool::Health::degraded);
+}
+
+// A probe of a kind the configuration does not list is not used (and is
+// closed with `probed`).
+TEST(ProbedSources, UnlistedProbeIsLeftAlone) {
+  pool::ProbedSources probed;
+  probed.rdseed = std::make_unique<testing::FakeSource>();
+  pool::Config config;  // getrandom only
+  std::unique_ptr<pool::Pool> p;
+  ASSERT_EQ(pool::Pool::create(config, p, &probed), pool::Errc::ok);
+  EXPECT_NE(probed.rdseed, nullptr);
+  ASSERT_EQ(p->stats().sources.size(), 1u);
+  EXPECT_EQ(p->stats().sources[0].name, "getrandom");
+}
+
 // What the pool makes of a source's faults -- errors, absence, nothing to
 // read, short reads, a FIFO's writer leaving, a file at its end -- is one
 // table in source_faults_test.cc.
