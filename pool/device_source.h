@@ -68,6 +68,11 @@ class DeviceSource final : public Source {
   std::chrono::milliseconds retry_interval() const noexcept override {
     return kRetryInterval;
   }
+  // A FIFO: a short read emptied it (fs/pipe.c). Not a character device: a
+  // driver may hand out less than asked and still have more.
+  bool short_read_empties() const noexcept override {
+    return type_ == FileType::fifo;
+  }
 
   const std::string& path() const noexcept { return path_; }
   FileType file_type() const noexcept { return type_; }

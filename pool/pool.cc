@@ -319,6 +319,16 @@ std::uint64_t Pool::read_source_locked(SourceSlot& slot, std::size_t max_bytes,
       }
       if (verdict == HealthTest::Verdict::permanent) return 0;
       slot.bits_credited.fetch_add(bits, std::memory_order_relaxed);
+      // A short read of a FIFO emptied it: wait for POLLIN rather than
+      // read again to hear EAGAIN (one system call less each time the
+      // gatherer serves a waiter from a FIFO: it used to look again after
+      // serving and find it empty). POLLIN is level-triggered, so bytes
+      // that came after this read wake the wait at once.
+      if (r.bytes < len && poll_fd >= 0 && credit > 0 &&
+          slot.source->short_read_empties()) {
+        slot.wait_poll = true;
+        return bits;
+      }
       // A block held back by the start-up test is worth reading on for:
       // the next one may complete it.
       more = r.bytes > 0 && credit > 0 &&

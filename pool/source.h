@@ -66,6 +66,13 @@ class Source {
   // lock) may read this source. False for slow devices (/dev/hwrng: a read
   // may wait for the driver's fetch): only the gatherer thread reads those.
   virtual bool reads_inline() const noexcept { return true; }
+  // Whether a read that returns fewer bytes than asked has emptied the
+  // source, so that the next read would say would_block: a pipe or FIFO
+  // (Linux's pipe_read copies until the request is met or the pipe is
+  // empty). The pool then waits for poll_fd() to poll readable instead of
+  // reading again only to hear EAGAIN. False (the default) where a short
+  // read says nothing about the next one.
+  virtual bool short_read_empties() const noexcept { return false; }
 };
 
 }  // namespace seedpool::pool

@@ -55,6 +55,8 @@ class PipeSource final : public pool::Source {
   }
   int poll_fd() const noexcept override { return rd_; }
   std::chrono::milliseconds retry_interval() const noexcept override { return retry; }
+  // A pipe: a short read emptied it (as DeviceSource says for a FIFO).
+  bool short_read_empties() const noexcept override { return empties; }
   // Writes `n` varied bytes (they pass the health tests' start-up).
   void feed(std::size_t n) {
     std::vector<std::uint8_t> b(n);
@@ -69,6 +71,7 @@ class PipeSource final : public pool::Source {
   }
   std::atomic<int> reads{0};
   std::chrono::milliseconds retry = pool::Source::kDefaultRetryInterval;
+  bool empties = true;
 
  private:
   int rd_ = -1;
@@ -669,6 +672,26 @@ TEST_P(Gatherer, WouldBlockThenFedIsReadAtOnceNotAfterTheRetryInterval) {
 // The other side of it: an fd that polls readable while read() still says
 // would block (some drivers) is read again only after the retry interval,
 // never in a loop.
+TEST_P(Gatherer, AShortReadThatServesAWaiterIsTheOnlyReadOfThePipe) {
+  // The gatherer wakes on the pipe, reads less than it asked (it asks up
+  // to 64 bytes), serves the waiter and goes back to waiting on the pipe's
+  // fd: no second read that finds the pipe empty (EAGAIN).
+  PipeSource* pipe;
+  auto p = make_asleep(pipe);
+  Recorder rec;
+  Request r(*p, 32, rec.make(1));
+  ASSERT_EQ(r.schedule(), Errc::pending);  // schedule() reads nothing
+  const int reads0 = pipe->reads.load();
+  pipe->feed(48);  // 384 bits: 32 bytes need 320
+  ASSERT_TRUE(rec.wait_for(1));
+  EXPECT_EQ(rec.calls[0].second, Errc::ok);
+  wait_asleep(*p);
+  EXPECT_EQ(pipe->reads.load() - reads0, 1);
+  // Still watched: more bytes are read when they come.
+  pipe->feed(48);
+  EXPECT_TRUE(eventually([&] { return pipe->reads.load() - reads0 == 2; }));
+}
+
 TEST_P(Gatherer, ReadableFdThatStillWouldBlockIsRetriedOnlyAfterTheInterval) {
   class Quirk final : public pool::Source {
    public:
