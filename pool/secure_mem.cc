@@ -130,7 +130,15 @@ Errc SecureRegion::create_parts(std::span<const Part> parts,
   }
   // Last, so that the pages it faults in already carry the advice.
   const int locked = sys_mlock(p, total);
-  for (SecureRegion* r : out) r->mlock_errno_ = locked;
+  if (locked == 0 || out.size() == 1) {
+    for (SecureRegion* r : out) r->mlock_errno_ = locked;
+    return Errc::ok;
+  }
+  // The whole mapping is more than RLIMIT_MEMLOCK allows (mlock locks all
+  // of a range or none of it): lock part by part what fits, as separate
+  // regions did, so that a small secret (the conditioner's state, first)
+  // stays locked when a large one (the reservoir) cannot be.
+  for (SecureRegion* r : out) r->mlock_errno_ = sys_mlock(r->data_, r->size_);
   return Errc::ok;
 }
 

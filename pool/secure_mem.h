@@ -59,7 +59,9 @@ class SecureRegion {
   // 4 system calls instead of 11). *out[i] gets parts[i].bytes rounded up
   // to whole pages, the parts in order; each region owns its own pages
   // from then on (cleansed and unmapped when it goes, relock() locks its
-  // own) and records the outcomes that apply to it, as create() does.
+  // own) and records the outcomes that apply to it, as create() does. When
+  // the one mlock fails (RLIMIT_MEMLOCK), each part is locked on its own,
+  // so the parts that fit the limit are locked as separate regions were.
   //   Errc::invalid_argument  no parts, a part of 0 bytes, or the sizes of
   //                           `parts` and `out` differ
   //   Errc::out_of_memory     mmap failed, or the rounded sizes overflow

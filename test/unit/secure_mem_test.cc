@@ -335,6 +335,42 @@ TEST(SecureRegionParts, OneMappingInOrderEachWithItsOwnAdvice) {
   EXPECT_EQ(rc, 0) << "child failed step " << rc;
 }
 
+TEST(SecureRegionParts, OverTheMemlockLimitThePartsThatFitAreLocked) {
+  // In a child: RLIMIT_MEMLOCK of two pages, CAP_IPC_LOCK dropped. The
+  // parts (1, 4 and 1 pages) do not fit together, so the one mlock fails;
+  // the first and last still fit on their own, the middle one does not.
+  enum : int { kPass = 0, kSetrlimit, kCreate, kFirst, kMiddle, kLast, kSmaps,
+               kPassWithCap };
+  const int rc = in_child([]() -> int {
+    const std::size_t page = SecureRegion::page_size();
+    const rlimit two_pages{2 * page, 2 * page};
+    if (setrlimit(RLIMIT_MEMLOCK, &two_pages) != 0) return kSetrlimit;
+    if (cap_ipc_lock_effective()) (void)drop_cap_ipc_lock();
+    const bool cap = cap_ipc_lock_effective();
+    SecureRegion a, b, c;
+    const SecureRegion::Part parts[] = {{page, {}},
+                                        {4 * page, {.wipe_on_fork = true}},
+                                        {page, {.wipe_on_fork = true}}};
+    SecureRegion* const out[] = {&a, &b, &c};
+    if (SecureRegion::create_parts(parts, out) != Errc::ok) return kCreate;
+    if (cap) return kPassWithCap;
+    if (!a.locked()) return kFirst;
+    if (b.locked() || (b.mlock_errno() != ENOMEM && b.mlock_errno() != EPERM))
+      return kMiddle;
+    if (!c.locked()) return kLast;
+    if (!has(vm_flags(a.bytes().data()), "lo") ||
+        has(vm_flags(b.bytes().data()), "lo") ||
+        !has(vm_flags(c.bytes().data()), "lo"))
+      return kSmaps;
+    return kPass;
+  });
+  if (rc == kPassWithCap) {
+    std::printf("note: CAP_IPC_LOCK kept, every part locked despite the limit\n");
+    return;
+  }
+  EXPECT_EQ(rc, kPass) << "child failed step " << rc;
+}
+
 TEST(SecureRegionParts, EachPartGoesOnItsOwn) {
   const std::size_t page = SecureRegion::page_size();
   SecureRegion a, b, c;
