@@ -581,7 +581,7 @@ TEST(SourceHwrng, DeliversWithinBoundedTimeAndNoReadBlocks) {
     EXPECT_NE(flags & O_NONBLOCK, 0u) << entry.path();
     ++hwrng_fds;
   }
-  EXPECT_EQ(hwrng_fds, 1u);
+  EXPECT_GE(hwrng_fds, 1u);  // src's; others of this process are checked too
   for (int i = 0; i < 20; ++i) {
     const auto t0 = Clock::now();
     const SourceRead r = src.read(buf);
