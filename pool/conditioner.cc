@@ -53,12 +53,16 @@ constexpr unsigned char kOutputLabel = 0x01;
 constexpr unsigned char kChainLabel = 0x02;
 constexpr unsigned char kCompressLabel = 0x03;
 
-// Layout of the secure region: the chain, two 64-byte scratch blocks (the
-// output block and the next chain's digest), the input buffer.
-constexpr std::size_t kChainOff = 0;
-constexpr std::size_t kBlockOff = kChainOff + Conditioner::kBlockBytes;
+// Layout of the secure region: two 64-byte scratch blocks (the output
+// block and the next chain's digest), then the label byte, the chain and the
+// input buffer back to back, so that each hash is one update call over
+// label || C || B (the label byte is set before each hash).
+constexpr std::size_t kBlockOff = 0;
 constexpr std::size_t kNextOff = kBlockOff + Conditioner::kBlockBytes;
-constexpr std::size_t kBufferOff = kNextOff + Conditioner::kBlockBytes;
+constexpr std::size_t kLabelOff =
+    kNextOff + 2 * Conditioner::kBlockBytes - Conditioner::kChainBytes - 1;
+constexpr std::size_t kChainOff = kLabelOff + 1;
+constexpr std::size_t kBufferOff = kChainOff + Conditioner::kChainBytes;
 constexpr std::size_t kStateBytes = kBufferOff + Conditioner::kBufferBytes;
 static_assert(Conditioner::kChainBytes <= Conditioner::kBlockBytes);
 static_assert(kStateBytes == Conditioner::kMemoryBytes);
@@ -73,11 +77,12 @@ struct Conditioner::Impl {
   OSSL_FUNC_digest_final_fn* final = nullptr;
   OSSL_FUNC_digest_freectx_fn* freectx = nullptr;
   void* md = nullptr;  // the provider's SHA-512 context, during an operation
-  SecureRegion region;  // chain | block | next | buffer
+  SecureRegion region;  // block | next | (gap) label | chain | buffer
   std::size_t used = 0;  // bytes in the buffer
 
   ~Impl() { free_md(); }
 
+  unsigned char* label() noexcept { return region.bytes().data() + kLabelOff; }
   unsigned char* chain() noexcept { return region.bytes().data() + kChainOff; }
   unsigned char* block() noexcept { return region.bytes().data() + kBlockOff; }
   unsigned char* next() noexcept { return region.bytes().data() + kNextOff; }
@@ -85,14 +90,14 @@ struct Conditioner::Impl {
     return region.bytes().data() + kBufferOff;
   }
 
-  // out64 = H(label || C || B). out64 must not alias C or B.
-  bool hash(unsigned char label, unsigned char* out64) noexcept {
+  // out64 = H(use || C || B). out64 must not alias C or B.
+  bool hash(unsigned char use, unsigned char* out64) noexcept {
     if (md == nullptr && (md = newctx(provider->provctx())) == nullptr)
       return false;
+    *label() = use;
     std::size_t len = 0;
-    return init(md, nullptr) == 1 && update(md, &label, 1) == 1 &&
-           update(md, chain(), kChainBytes) == 1 &&
-           (used == 0 || update(md, buffer(), used) == 1) &&
+    return init(md, nullptr) == 1 &&
+           update(md, label(), 1 + kChainBytes + used) == 1 &&
            final(md, out64, &len, Conditioner::kBlockBytes) == 1 &&
            len == Conditioner::kBlockBytes;
   }
