@@ -41,9 +41,9 @@
 // chaining words), and frees it when done -- or, inside a Batch (the
 // blocks of one pool request), when the batch ends: one malloc/free pair
 // per operation or batch, and the last state -- h[] = the next chain's
-// digest, u.p = the padded input (label, chain, buffer) -- does not linger in
-// unlocked memory after the call that made it. What remains exposed is the state while an operation or batch
-// runs, and the stack.
+// digest, u.p = the padded input (label, chain, buffer) -- does not linger
+// in unlocked memory after the call that made it. What remains exposed is
+// the state while an operation or batch runs, and the stack.
 
 namespace seedpool::pool {
 namespace {

@@ -146,7 +146,8 @@ HealthTest::Verdict HealthTest::feed(
         // sample) and the count has grown by its matches. Any other chunk
         // goes through the loop below, sample by sample. Random input takes
         // this path ~94 % of the time (P(no equal neighbours in 16) =
-        // (255/256)^16): ~0.1 ns a sample here instead of ~0.9.
+        // (255/256)^16): ~0.3 ns a sample instead of ~1.5 (measured on an
+        // Intel Xeon VM, 4608-byte blocks at H = 8).
         while (j != 0 && seen != 0 && seen + 16 <= kAptWindow && n - j >= 16) {
           const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j));
           const __m128i before =
