@@ -824,7 +824,7 @@ def part_openssl35(ctx):
         tmp = tempfile.mkdtemp(prefix="bench_all.", dir=os.path.join(root, "tmp"))
         try:
             inside = "/tmp/" + os.path.basename(tmp)
-            argv = [IN_ROOT_BUILD + "/test/bench/rand_bench", "--configs", "default,drbg,rp",
+            argv = [IN_ROOT_BUILD + "/test/bench/rand_bench", "--configs", "default,drbg,rp,aes",
                     "--json", inside + "/rand_bench.json"]
             if args.rounds:
                 argv += ["--rounds", str(args.rounds)]

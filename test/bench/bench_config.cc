@@ -58,6 +58,10 @@ std::vector<ConfigSpec> standard_configs() {
       std::move(rp),
       spec("noop", "noop-rand (ceiling)", bench_dir + "/noop.cnf", "NOOP-RAND",
            Proof::none),
+      // The AES-256-CTR keystream alone behind OpenSSL's path: the ceiling
+      // of SEEDPOOL-DRBG's (and any AES-256-CTR generator's) rows.
+      spec("aes", "AES-256-CTR keystream only (ceiling)", bench_dir + "/noop-aes.cnf",
+           "NOOP-AES-CTR", Proof::none),
   };
 }
 

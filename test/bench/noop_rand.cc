@@ -1,8 +1,15 @@
-// noop-rand.so: provider "nooprand" with one RAND algorithm, NOOP-RAND, that
-// does no work. Built for rand_bench only, never installed. Under
-// `[random] random = NOOP-RAND` (test/bench/noop.cnf) every RAND_bytes_ex
-// still runs OpenSSL's whole call path, so its rate is the ceiling any
-// generator behind that path can reach.
+// noop-rand.so: provider "nooprand" with two RAND algorithms, built for
+// rand_bench only, never installed, and NOT random:
+//  - NOOP-RAND does no work (zero-filled output). Under `[random] random =
+//    NOOP-RAND` (test/bench/noop.cnf) every RAND_bytes_ex still runs
+//    OpenSSL's whole call path, so its rate is the ceiling any generator
+//    behind that path can reach.
+//  - NOOP-AES-CTR writes AES-256-CTR keystream under a fixed key, as
+//    SEEDPOOL-DRBG writes its output (libcrypto's cipher over a 4 KiB block
+//    of zeros), and nothing else: no re-key, no reseed, no checks. Under
+//    test/bench/noop-aes.cnf its rate is the ceiling of any AES-256-CTR
+//    generator behind OpenSSL's call path on this machine, measured in the
+//    same rounds as the generators it bounds (rand_bench's `aes` row).
 //
 // What OpenSSL 3.0 needs from a RAND for `random = X` to work, as read in
 // crypto/rand/rand_lib.c and crypto/evp/evp_rand.c:
@@ -39,12 +46,28 @@ constexpr unsigned int kStrengthBits = 256;
 // `default` and `noop`.
 constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 16;
 
+// NOOP-AES-CTR's cipher, fetched once at provider init from a private
+// library context (whatever the application's contexts hold).
+struct ProvCtx {
+  OSSL_LIB_CTX* libctx = nullptr;
+  EVP_CIPHER* aes_ctr = nullptr;
+};
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
 struct NoopCtx {
   std::atomic<int> state{EVP_RAND_STATE_UNINITIALISED};
   // Only the primary gets a lock (enable_locking); OpenSSL calls lock and
   // unlock on the others too, which then do nothing.
   std::unique_ptr<std::mutex> lock;
+  // NOOP-AES-CTR only: the keystream's cipher context.
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> cipher;
 };
+
+// The source of the keystream, as pool/generator.cc's.
+constexpr unsigned char kZeros[4096] = {};
 
 OSSL_FUNC_rand_newctx_fn noop_newctx;
 OSSL_FUNC_rand_freectx_fn noop_freectx;
@@ -63,6 +86,22 @@ NoopCtx* as_ctx(void* v) { return static_cast<NoopCtx*>(v); }
 void* noop_newctx(void* /*provctx*/, void* /*parent: never used*/,
                   const OSSL_DISPATCH* /*parent_dispatch*/) {
   return new (std::nothrow) NoopCtx;
+}
+
+// A fixed key and IV: the output is a benchmark's, not random.
+void* aes_newctx(void* provctx, void* /*parent: never used*/,
+                 const OSSL_DISPATCH* /*parent_dispatch*/) {
+  const auto* pc = static_cast<const ProvCtx*>(provctx);
+  if (pc == nullptr || pc->aes_ctr == nullptr) return nullptr;
+  std::unique_ptr<NoopCtx> c(new (std::nothrow) NoopCtx);
+  if (!c) return nullptr;
+  c->cipher.reset(EVP_CIPHER_CTX_new());
+  static const unsigned char key[32] = {1, 2, 3, 4};
+  static const unsigned char iv[16] = {};
+  if (!c->cipher ||
+      EVP_EncryptInit_ex2(c->cipher.get(), pc->aes_ctr, key, iv, nullptr) != 1)
+    return nullptr;
+  return c.release();
 }
 
 void noop_freectx(void* vctx) { delete as_ctx(vctx); }
@@ -91,6 +130,23 @@ int noop_generate(void* vctx, unsigned char* out, size_t outlen,
   if (as_ctx(vctx)->state.load(std::memory_order_relaxed) != EVP_RAND_STATE_READY)
     return 0;
   if (outlen > 0) std::memset(out, 0, outlen);
+  return 1;
+}
+
+int aes_generate(void* vctx, unsigned char* out, size_t outlen,
+                 unsigned int /*strength*/, int /*prediction_resistance*/,
+                 const unsigned char* /*adin*/, size_t /*adin_len*/) {
+  NoopCtx* c = as_ctx(vctx);
+  if (c->state.load(std::memory_order_relaxed) != EVP_RAND_STATE_READY) return 0;
+  while (outlen > 0) {
+    const std::size_t chunk = outlen < sizeof kZeros ? outlen : sizeof kZeros;
+    int outl = 0;
+    if (EVP_EncryptUpdate(c->cipher.get(), out, &outl, kZeros, static_cast<int>(chunk)) != 1 ||
+        static_cast<std::size_t>(outl) != chunk)
+      return 0;
+    out += chunk;
+    outlen -= chunk;
+  }
   return 1;
 }
 
@@ -158,9 +214,26 @@ const OSSL_DISPATCH kNoopRandFunctions[] = {
     {0, nullptr},
 };
 
+const OSSL_DISPATCH kAesRandFunctions[] = {
+    FN(OSSL_FUNC_RAND_NEWCTX, aes_newctx),
+    FN(OSSL_FUNC_RAND_FREECTX, noop_freectx),
+    FN(OSSL_FUNC_RAND_INSTANTIATE, noop_instantiate),
+    FN(OSSL_FUNC_RAND_UNINSTANTIATE, noop_uninstantiate),
+    FN(OSSL_FUNC_RAND_GENERATE, aes_generate),
+    FN(OSSL_FUNC_RAND_RESEED, noop_reseed),
+    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, noop_enable_locking),
+    FN(OSSL_FUNC_RAND_LOCK, noop_lock),
+    FN(OSSL_FUNC_RAND_UNLOCK, noop_unlock),
+    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, noop_gettable_ctx_params),
+    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, noop_get_ctx_params),
+    {0, nullptr},
+};
+
 const OSSL_ALGORITHM kRands[] = {
     {"NOOP-RAND", "provider=nooprand", kNoopRandFunctions,
      "benchmark only: no work, zero-filled output"},
+    {"NOOP-AES-CTR", "provider=nooprand", kAesRandFunctions,
+     "benchmark only: AES-256-CTR keystream under a fixed key, nothing else"},
     {nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -195,7 +268,15 @@ const OSSL_ALGORITHM* prov_query_operation(void* /*provctx*/, int operation_id,
   return operation_id == OSSL_OP_RAND ? kRands : nullptr;
 }
 
+void prov_teardown(void* provctx) {
+  auto* pc = static_cast<ProvCtx*>(provctx);
+  EVP_CIPHER_free(pc->aes_ctr);
+  OSSL_LIB_CTX_free(pc->libctx);
+  delete pc;
+}
+
 const OSSL_DISPATCH kProviderFunctions[] = {
+    FN(OSSL_FUNC_PROVIDER_TEARDOWN, prov_teardown),
     FN(OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, prov_gettable_params),
     FN(OSSL_FUNC_PROVIDER_GET_PARAMS, prov_get_params),
     FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, prov_query_operation),
@@ -203,15 +284,20 @@ const OSSL_DISPATCH kProviderFunctions[] = {
 };
 #undef FN
 
-// The provider has no state of its own; OpenSSL hands this back to newctx.
-int provider_ctx_tag = 0;
-
 }  // namespace
 
+// A cipher that cannot be fetched leaves NOOP-AES-CTR unable to make an
+// instance (newctx fails, and rand_bench reports the row failed); NOOP-RAND
+// works regardless.
 extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
     const OSSL_CORE_HANDLE* /*handle*/, const OSSL_DISPATCH* /*in*/,
     const OSSL_DISPATCH** out, void** provctx) {
+  auto* pc = new (std::nothrow) ProvCtx;
+  if (pc == nullptr) return 0;
+  pc->libctx = OSSL_LIB_CTX_new();
+  if (pc->libctx != nullptr)
+    pc->aes_ctr = EVP_CIPHER_fetch(pc->libctx, "AES-256-CTR", nullptr);
   *out = kProviderFunctions;
-  *provctx = &provider_ctx_tag;
+  *provctx = pc;
   return 1;
 }

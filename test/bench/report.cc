@@ -168,6 +168,14 @@ std::optional<double> vs_default(const Results& results, const ConfigResult& c,
   return median_ratio(c.rates[w], base->rates[w]);
 }
 
+// vs_default for the configuration named `name`, when it ran.
+std::optional<double> vs_default(const Results& results, std::size_t w,
+                                 std::string_view name) {
+  const ConfigResult* c = find_config(results, name);
+  if (c == nullptr || !c->ran()) return std::nullopt;
+  return vs_default(results, *c, w);
+}
+
 // The extra column of the multi-threaded rows.
 std::string thread_notes(const Results& results, const ConfigResult& c, std::size_t w) {
   std::string notes;
@@ -349,6 +357,16 @@ void print_targets(std::FILE* out, const Results& results) {
     std::fprintf(out, "  %s %s\n", pad(what, 42).c_str(), verdict.c_str());
   }
 
+  if (const ConfigResult* aes = find_config(results, "aes"); aes != nullptr && aes->ran()) {
+    std::fprintf(
+        out,
+        "  AES-256-CTR ceiling (aes vs default): 32 B %s, 4 KiB %s, 1 MiB %s; "
+        "2 thr x 4 KiB %s of 1 thread\n",
+        format_ratio(vs_default(results, *aes, kBytes32)).c_str(),
+        format_ratio(vs_default(results, *aes, kKiB4)).c_str(),
+        format_ratio(vs_default(results, *aes, kMiB1)).c_str(),
+        format_ratio(median_ratio(aes->rates[kThreads2KiB4], aes->rates[kKiB4])).c_str());
+  }
   if (const ConfigResult* noop = find_config(results, "noop"); noop != nullptr) {
     std::fprintf(
         out,
@@ -572,6 +590,19 @@ std::optional<Spread> one_value(std::optional<double> v) {
   return Spread{1, *v, *v, *v, *v, *v};
 }
 
+// A SEEDPOOL-DRBG target row's detail: what the AES-256-CTR keystream alone
+// reaches behind OpenSSL's path in the same rounds (the `aes` row), the
+// most any AES-256-CTR generator can.
+void append_ceiling(Row& row, bool applies,
+                    std::optional<double> ceiling, const char* what) {
+  if (!applies || !ceiling) return;
+  const std::string text =
+      strf("ceiling, same rounds: the AES-256-CTR keystream alone behind OpenSSL's "
+           "path (the aes row) reaches %.2fx %s",
+           *ceiling, what);
+  row.detail = row.detail.empty() ? text : row.detail + "; " + text;
+}
+
 std::vector<Row> comparison_rows(const Results& results) {
   std::vector<Row> rows;
   const ConfigResult* base = find_config(results, "default");
@@ -602,17 +633,20 @@ std::vector<Row> comparison_rows(const Results& results) {
         if (t.vs_one_thread || t.config != c.spec.name || t.workload != w) continue;
         row.target = strf(">= %.2f", t.target);
         if (row.ratio) row.met = row.ratio->median >= t.target;
+        append_ceiling(row, t.config == std::string_view("drbg"),
+                       vs_default(results, w, "aes"), "vs default");
       }
       rows.push_back(std::move(row));
     }
   }
 
   // Scaling: 2 threads against 1, same configuration. The target's
-  // configuration first; then, reported beside it, the default provider and
-  // the no-work provider: how far OpenSSL's own RAND_bytes path scales (on
+  // configuration first; then, reported beside it, the default provider,
+  // the no-work provider -- how far OpenSSL's own RAND_bytes path scales (on
   // 3.0 every call takes the global rand_meth_lock for writing, in
   // RAND_get_rand_method, crypto/rand/rand_lib.c, 3.0.22), the ceiling any
-  // provider's scaling sits under.
+  // provider's scaling sits under -- and the AES-256-CTR keystream alone
+  // behind that path, the ceiling of an AES-256-CTR generator's.
   struct Scaling {
     std::string_view config;
     std::size_t workload;
@@ -622,7 +656,7 @@ std::vector<Row> comparison_rows(const Results& results) {
   for (const RatioTarget& t : kRatioTargets) {
     if (!t.vs_one_thread) continue;
     scalings.push_back({t.config, t.workload, t.target});
-    for (std::string_view other : {"default", "noop"})
+    for (std::string_view other : {"default", "noop", "aes"})
       if (other != t.config) scalings.push_back({other, t.workload, std::nullopt});
   }
   for (const Scaling& t : scalings) {
@@ -648,6 +682,12 @@ std::vector<Row> comparison_rows(const Results& results) {
       if (t.target) {
         row.target = strf(">= %.2f", *t.target);
         if (row.ratio) row.met = row.ratio->median >= *t.target;
+        const ConfigResult* aes = find_config(results, "aes");
+        append_ceiling(row, t.config == std::string_view("drbg"),
+                       aes != nullptr && aes->ran()
+                           ? median_ratio(aes->rates[t.workload], aes->rates[one])
+                           : std::nullopt,
+                       "of 1 thread");
       }
       rows.push_back(std::move(row));
     }
