@@ -11,7 +11,9 @@
 //  2. A paused request (pause, wake, resume) through seedpool.so on a
 //     starved FIFO-fed pool, vs a bare pause + eventfd cycle with the same
 //     thread hops. Target seedpool/bare <= 1.3 (see pool_bench_fifo.cc for
-//     the hops of each side).
+//     the hops of each side). Beside it, in the same rounds, the
+//     conditioning floor: the bare cycle whose helper also reads the 40
+//     bytes and hashes them as the conditioner does (report).
 //  3. Wake latency, the FIFO write to the wait fd readable: median (aim
 //     <= 50 us) and p99; and the same with the FIFO written 30 ms after
 //     the pause, once the gatherer has settled (report).

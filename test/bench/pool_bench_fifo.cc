@@ -26,6 +26,11 @@
 //          write(eventfd).
 //   hop 2  main, asleep in poll() on the eventfd, wakes  <- t_ready
 //   main   resume: the job reads the eventfd (a drain) and returns: FINISH.
+// The conditioning floor, a third side in the same rounds: the bare cycle
+// with the FIFO's 40 bytes sent through the pipe, and the helper reading
+// them and hashing them as the conditioner does for one block (SHA-512 of
+// 105 bytes, twice) before it writes the eventfd: the least any design
+// that reads and conditions its entropy on another thread costs.
 // So both sides have the same two thread hops on the critical path
 // (main -> other thread -> main). What seedpool has on top: a wake-up of
 // the gatherer when the request is queued, should the wait it planned not
@@ -35,6 +40,11 @@
 // gatherer does between finding the FIFO empty and polling it again: the
 // device source backs off its retry interval after an EAGAIN, which is
 // what the "settled" cycles below step around.
+//
+// All three sides run twice: as the scheduler places the threads, and then
+// with every thread of the process on one CPU, where a cycle is the work of
+// both threads plus two context switches -- on a VM whose cross-CPU wake-ups
+// cost anywhere from ~3 to ~50 us, the figure that compares the work.
 //
 // Wake latency is t_ready - t_feed: from just before the write that brings
 // the entropy (or, bare, the byte) to poll() returning in the waiting
@@ -49,16 +59,19 @@
 // latency is the wake path itself.
 #include "pool_bench_fifo.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/async.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -86,6 +99,11 @@ constexpr std::size_t kFeedBytes = 40;
 constexpr std::uint64_t kStarvedBits = 72;
 
 const char* const kCycleRow = "paused request: pause + wake + resume";
+const char* const kFloorRow = "paused request: conditioning floor";
+const char* const kFloorLabel =
+    "floor: bare, 40 bytes through the pipe, read and hashed (two SHA-512 compressions)";
+const char* const kCycleOneCpuRow = "paused request, one CPU: pause + wake + resume";
+const char* const kFloorOneCpuRow = "paused request, one CPU: conditioning floor";
 const char* const kLatencyRow = "wake latency";
 const char* const kLatencyP99Row = "wake latency p99";
 const char* const kSettledRow = "wake latency, fed 30 ms after the pause";
@@ -333,19 +351,52 @@ int bare_job(void* arg) {
   return j->rc;
 }
 
-// The bare side's helper: woken through the pipe, it writes the eventfd.
-// Ends at EOF (the write end closed) or on an error (`failed`).
-void bare_helper(int pipe_read, int efd, std::atomic<bool>& failed) {
+// What the conditioning floor's helper hashes per served block, as
+// pool/conditioner.cc does: SHA-512 over label || 32-byte chain || 72-byte
+// input block (105 bytes, one compression), once for the output and once
+// for the next chain. Through EVP with the digest fetched once; seedpool
+// calls the provider's functions directly, which is a little cheaper.
+struct FloorHash {
+  EVP_MD* md = nullptr;
+  EVP_MD_CTX* ctx = nullptr;
+  bool ok() const { return md != nullptr && ctx != nullptr; }
+  bool two_blocks(const unsigned char* in, std::size_t len) {
+    std::array<unsigned char, 105> msg{};
+    std::memcpy(msg.data() + 33, in, std::min(len, std::size_t{72}));
+    std::array<unsigned char, 64> out{};
+    unsigned int outl = 0;
+    for (const unsigned char label : {std::uint8_t{1}, std::uint8_t{2}}) {
+      msg[0] = label;
+      if (EVP_DigestInit_ex2(ctx, md, nullptr) != 1 ||
+          EVP_DigestUpdate(ctx, msg.data(), msg.size()) != 1 ||
+          EVP_DigestFinal_ex(ctx, out.data(), &outl) != 1)
+        return false;
+      std::memcpy(msg.data() + 1, out.data(), 32);  // the next chain
+    }
+    return true;
+  }
+  ~FloorHash() {
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
+  }
+};
+
+// The bare side's helper: woken through the pipe, it reads what is there
+// and writes the eventfd; with `hash`, it first hashes it as the pool would
+// (the conditioning floor). Ends at EOF (the write end closed) or on an
+// error (`failed`).
+void bare_helper(int pipe_read, int efd, FloorHash* hash, std::atomic<bool>& failed) {
   for (;;) {
     pollfd p{pipe_read, POLLIN, 0};
     const int n = ::poll(&p, 1, -1);
     if (n < 0 && errno == EINTR) continue;
     if (n != 1) break;
-    char c = 0;
-    const ssize_t r = ::read(pipe_read, &c, 1);
+    std::array<unsigned char, 64> c{};
+    const ssize_t r = ::read(pipe_read, c.data(), c.size());
     if (r == 0) return;  // EOF: done
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r != 1) break;
+    if (r < 1) break;
+    if (hash != nullptr && !hash->two_blocks(c.data(), static_cast<std::size_t>(r))) break;
     const std::uint64_t one = 1;
     if (::write(efd, &one, sizeof one) != static_cast<ssize_t>(sizeof one)) break;
   }
@@ -456,7 +507,19 @@ class SeedpoolSide {
 
 class BareSide {
  public:
+  // `conditioning`: the floor side -- 40 bytes through the pipe, read and
+  // hashed as the pool's conditioner does before the eventfd is written.
+  explicit BareSide(bool conditioning = false) : conditioning_(conditioning) {}
+
   bool start(std::string& error) {
+    if (conditioning_) {
+      hash_.md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+      hash_.ctx = EVP_MD_CTX_new();
+      if (!hash_.ok()) {
+        error = "floor side: cannot fetch SHA-512: " + take_openssl_errors();
+        return false;
+      }
+    }
     ctx_.reset(ASYNC_WAIT_CTX_new());
     efd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     int fds[2];
@@ -468,7 +531,8 @@ class BareSide {
     pipe_write_.reset(fds[1]);
     job_.efd = efd_.get();
     try {
-      helper_ = std::thread(bare_helper, pipe_read_.get(), efd_.get(), std::ref(failed_));
+      helper_ = std::thread(bare_helper, pipe_read_.get(), efd_.get(),
+                            conditioning_ ? &hash_ : nullptr, std::ref(failed_));
     } catch (const std::exception& e) {
       error = std::string("bare side: cannot start the helper thread: ") + e.what();
       return false;
@@ -496,8 +560,10 @@ class BareSide {
     }
     if (settle.count() > 0) std::this_thread::sleep_for(settle);
     const Clock::time_point t_feed = Clock::now();
-    const char byte = 'x';
-    if (::write(pipe_write_.get(), &byte, 1) != 1) {
+    // One byte wakes the bare helper; the floor's gets what the FIFO gets.
+    const std::array<unsigned char, kFeedBytes> feed{'x'};
+    const std::size_t len = conditioning_ ? feed.size() : 1;
+    if (::write(pipe_write_.get(), feed.data(), len) != static_cast<ssize_t>(len)) {
       c.error = std::string("write to the helper's pipe: ") + std::strerror(errno);
       return c;  // the job stays paused; the wait ctx goes at exit
     }
@@ -520,6 +586,8 @@ class BareSide {
   }
 
  private:
+  const bool conditioning_;
+  FloorHash hash_;  // before helper_: the thread is joined first
   WaitCtxPtr ctx_;
   Fd efd_, pipe_read_, pipe_write_;
   std::atomic<bool> failed_{false};
@@ -588,11 +656,14 @@ struct CycleRun {
   bool ok = false;
   std::string error;
   SideFigures sp, bare;
+  // The conditioning floor (BareSide(true)): per-round median cycles.
+  std::vector<double> floor_cycle;
+  std::uint64_t floor_cycles = 0;
   std::optional<std::uint64_t> gatherer_wakeups;  // during seedpool's main blocks
   std::optional<std::uint64_t> paused;            // requests_paused, the same
 };
 
-CycleRun run_cycles(FifoPool& pool, BareSide& bare, const Plan& plan) {
+CycleRun run_cycles(FifoPool& pool, BareSide& bare, BareSide& floor, const Plan& plan) {
   CycleRun run;
   WaitCtxPtr ctx(ASYNC_WAIT_CTX_new());
   if (!ctx) {
@@ -603,7 +674,8 @@ CycleRun run_cycles(FifoPool& pool, BareSide& bare, const Plan& plan) {
   const milliseconds none{0};
   // Warm-up: the job pool, seedpool's waiter and its eventfd, caches.
   for (const Block& b : {run_block(sp, plan.warmup_cycles, plan.cycle_budget, none),
-                         run_block(bare, plan.warmup_cycles, plan.cycle_budget, none)}) {
+                         run_block(bare, plan.warmup_cycles, plan.cycle_budget, none),
+                         run_block(floor, plan.warmup_cycles, plan.cycle_budget, none)}) {
     if (!b.error.empty()) {
       run.error = "warm-up: " + b.error;
       return run;
@@ -612,7 +684,7 @@ CycleRun run_cycles(FifoPool& pool, BareSide& bare, const Plan& plan) {
   std::uint64_t wakeups = 0, paused = 0;
   bool counted = true;
   for (int r = 0; r < plan.rounds; ++r) {
-    Block sb, bb, ss, bs;
+    Block sb, bb, ss, bs, fb;
     auto seedpool_blocks = [&] {
       const std::optional<std::uint64_t> w0 = pool.stats.u64("gatherer_wakeups");
       const std::optional<std::uint64_t> p0 = pool.stats.u64("requests_paused");
@@ -633,17 +705,21 @@ CycleRun run_cycles(FifoPool& pool, BareSide& bare, const Plan& plan) {
       if (bb.error.empty())
         bs = run_block(bare, plan.settled_cycles, plan.cycle_budget * 4, plan.settle_delay);
     };
+    auto floor_blocks = [&] { fb = run_block(floor, plan.cycles, plan.cycle_budget, none); };
     if (r % 2 == 0) {
       seedpool_blocks();
       bare_blocks();
+      floor_blocks();
     } else {
+      floor_blocks();
       bare_blocks();
       seedpool_blocks();
     }
     for (const auto& [b, what] : {std::pair{&sb, "seedpool cycle: "},
                                   std::pair{&ss, "seedpool settled cycle: "},
                                   std::pair{&bb, "bare cycle: "},
-                                  std::pair{&bs, "bare settled cycle: "}}) {
+                                  std::pair{&bs, "bare settled cycle: "},
+                                  std::pair{&fb, "floor cycle: "}}) {
       if (!b->error.empty()) {
         run.error = what + b->error;
         return run;
@@ -651,11 +727,14 @@ CycleRun run_cycles(FifoPool& pool, BareSide& bare, const Plan& plan) {
     }
     run.sp.add(sb, ss);
     run.bare.add(bb, bs);
-    progress("[round %d/%d] pause cycle: seedpool %.1f us (%zu cycles), bare %.1f us (%zu); "
-             "wake latency: seedpool %.1f us, bare %.1f us; settled: seedpool %.1f us, "
-             "bare %.1f us (medians)",
+    run.floor_cycle.push_back(*quantile(fb.cycle_us, 0.5));
+    run.floor_cycles += fb.cycle_us.size();
+    progress("[round %d/%d] pause cycle: seedpool %.1f us (%zu cycles), bare %.1f us (%zu), "
+             "floor %.1f us (%zu); wake latency: seedpool %.1f us, bare %.1f us; settled: "
+             "seedpool %.1f us, bare %.1f us (medians)",
              r + 1, plan.rounds, run.sp.cycle.back(), sb.cycle_us.size(),
-             run.bare.cycle.back(), bb.cycle_us.size(), run.sp.latency.back(),
+             run.bare.cycle.back(), bb.cycle_us.size(), run.floor_cycle.back(),
+             fb.cycle_us.size(), run.sp.latency.back(),
              run.bare.latency.back(), run.sp.settled.back(), run.bare.settled.back());
   }
   if (counted) {
@@ -679,7 +758,10 @@ void pooled_figures(Row& row, const std::vector<double>& subject_all,
   row.baseline_q3 = quantile(baseline_all, 0.75);
 }
 
-std::vector<Row> cycle_rows(const CycleRun& run, const std::string& gatherer) {
+// `one_cpu`: the run with every thread on one CPU -- only the cycle and
+// floor rows, named so, reported beside the headline rows.
+std::vector<Row> cycle_rows(const CycleRun& run, const std::string& gatherer,
+                            bool one_cpu = false) {
   const double n = static_cast<double>(run.sp.cycles);
   const std::string per_round = std::to_string(run.sp.cycles) + " seedpool and " +
                                 std::to_string(run.bare.cycles) + " bare cycles in " +
@@ -704,6 +786,37 @@ std::vector<Row> cycle_rows(const CycleRun& run, const std::string& gatherer) {
       (run.paused ? fixed(static_cast<double>(*run.paused) / n, 2) : std::string("n/a")) +
       ", extra pauses " + std::to_string(run.sp.extra_pauses) + "; gatherer: " + gatherer +
       ".";
+
+  // The floor: what a helper that must read the entropy and condition it
+  // costs at the least, in the same rounds.
+  Row floor;
+  floor.workload = kFloorRow;
+  floor.unit = "us/cycle";
+  floor.baseline = kBareLabel;
+  floor.subject = kFloorLabel;
+  floor.target = "report";
+  floor.ran = true;
+  fill_comparison(floor, run.floor_cycle, run.bare.cycle);
+  floor.detail =
+      "the least a pause cycle that conditions its entropy costs: the bare cycle with "
+      "the FIFO's 40 bytes sent through the pipe and, in the helper, read and hashed "
+      "as the pool's conditioner does per block (SHA-512 of 105 bytes, twice, through "
+      "EVP with the digest fetched once); " +
+      std::to_string(run.floor_cycles) + " cycles in " +
+      std::to_string(run.floor_cycle.size()) +
+      " rounds, alternated with the other two sides.";
+  if (!run.floor_cycle.empty()) {
+    std::vector<double> vs_floor;
+    for (std::size_t i = 0; i < run.floor_cycle.size() && i < run.sp.cycle.size(); ++i)
+      if (run.floor_cycle[i] > 0) vs_floor.push_back(run.sp.cycle[i] / run.floor_cycle[i]);
+    cycle.detail += " The conditioning floor (next row): " +
+                    fixed(*quantile(run.floor_cycle, 0.5), 2) + " us, " +
+                    (floor.ratio ? fixed(*floor.ratio, 2) : std::string("n/a")) +
+                    "x the bare cycle; seedpool / floor " +
+                    (vs_floor.empty() ? std::string("n/a")
+                                      : fixed(*quantile(vs_floor, 0.5), 2)) +
+                    "x (median of the rounds).";
+  }
 
   Row lat;
   lat.workload = kLatencyRow;
@@ -752,7 +865,42 @@ std::vector<Row> cycle_rows(const CycleRun& run, const std::string& gatherer) {
       fixed(quantile(run.sp.settled_all, 0.99).value_or(0), 1) + " us (bare " +
       fixed(quantile(run.bare.settled_all, 0.99).value_or(0), 1) +
       " us); ratio: median over the rounds of the rounds' medians.";
-  return {cycle, lat, tail, settled};
+  if (one_cpu) {
+    const std::string why =
+        " Every thread of the process (main, seedpool's gatherer, the helpers) on one "
+        "CPU: a cycle is then the work of both threads and two context switches, "
+        "without the cross-CPU wake-ups whose cost this VM varies from ~3 to ~50 us.";
+    cycle.workload = kCycleOneCpuRow;
+    cycle.target = "report";
+    cycle.met.reset();
+    cycle.detail += why;
+    floor.workload = kFloorOneCpuRow;
+    floor.detail += why;
+    return {cycle, floor};
+  }
+  return {cycle, floor, lat, tail, settled};
+}
+
+// Sets the CPU affinity of every thread of this process (seedpool's
+// gatherer included, which sched_setaffinity on the process would miss).
+bool set_all_threads_affinity(const cpu_set_t& set, std::string& error) {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) {
+    error = std::string("opendir /proc/self/task: ") + std::strerror(errno);
+    return false;
+  }
+  bool ok = true;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+    if (::sched_setaffinity(tid, sizeof set, &set) != 0 && errno != ESRCH) {
+      error = std::string("sched_setaffinity: ") + std::strerror(errno);
+      ok = false;
+      break;
+    }
+  }
+  (void)::closedir(d);
+  return ok;
 }
 
 Row idle_fifo_row(FifoPool& pool, const Plan& plan, const std::string& gatherer) {
@@ -784,9 +932,12 @@ void install_cleanup_on_signals() {
 
 std::vector<Row> failed_fifo_rows(const std::string& why) {
   return {failed_row(kCycleRow, "us/cycle", kBareLabel, kSeedpoolLabel, "<= 1.3", why),
+          failed_row(kFloorRow, "us/cycle", kBareLabel, kFloorLabel, "report", why),
           failed_row(kLatencyRow, "us", kBareLabel, kSeedpoolLabel, "<= 50 us", why),
           failed_row(kLatencyP99Row, "us", kBareLabel, kSeedpoolLabel, "report", why),
           failed_row(kSettledRow, "us", kBareLabel, kSeedpoolLabel, "report", why),
+          failed_row(kCycleOneCpuRow, "us/cycle", kBareLabel, kSeedpoolLabel, "report", why),
+          failed_row(kFloorOneCpuRow, "us/cycle", kBareLabel, kFloorLabel, "report", why),
           failed_row(kIdleRow, "wake-ups/s", "none: 0 expected (pool full, nothing draws)",
                      "seedpool's gatherer, FIFO source, pool full", "0", why)};
 }
@@ -804,17 +955,49 @@ std::vector<Row> run_fifo_part(const Plan& plan) {
   std::vector<Row> rows;
   {
     BareSide bare;
-    if (!bare.start(error) || !starve(pool, error)) return failed_fifo_rows("set-up: " + error);
+    BareSide floor(/*conditioning=*/true);
+    if (!bare.start(error) || !floor.start(error) || !starve(pool, error))
+      return failed_fifo_rows("set-up: " + error);
     progress("FIFO-fed pool: %d rounds of %d pause cycles per side", plan.rounds, plan.cycles);
-    const CycleRun run = run_cycles(pool, bare, plan);
+    const CycleRun run = run_cycles(pool, bare, floor, plan);
     if (run.ok) {
       // Read now: at set-up the gatherer may not have started yet.
       rows = cycle_rows(run, pool.stats.str("gatherer").value_or("n/a"));
     } else {
       rows = failed_fifo_rows(run.error);
-      rows.pop_back();  // the idle row may still run
+      // The headline rows only: the one-CPU and idle rows may still run.
+      rows.resize(5);
     }
-    bare.stop();  // the helper thread must not be counted as the gatherer
+    // Again with every thread on the CPU main runs on, then as before.
+    cpu_set_t all, one;
+    CPU_ZERO(&one);
+    const int cpu = ::sched_getcpu();
+    CycleRun pinned;
+    if (::sched_getaffinity(0, sizeof all, &all) != 0 || cpu < 0) {
+      pinned.error = std::string("sched_getaffinity / sched_getcpu: ") + std::strerror(errno);
+    } else {
+      CPU_SET(cpu, &one);
+      progress("FIFO-fed pool: the same, every thread on CPU %d", cpu);
+      if (!set_all_threads_affinity(one, error) || !starve(pool, error))
+        pinned.error = error;
+      else
+        pinned = run_cycles(pool, bare, floor, plan);
+      if (!set_all_threads_affinity(all, error) && pinned.ok) {
+        pinned.ok = false;
+        pinned.error = "restoring the affinity: " + error;
+      }
+    }
+    if (pinned.ok) {
+      for (Row& r : cycle_rows(pinned, pool.stats.str("gatherer").value_or("n/a"), true))
+        rows.push_back(std::move(r));
+    } else {
+      rows.push_back(failed_row(kCycleOneCpuRow, "us/cycle", kBareLabel, kSeedpoolLabel,
+                                "report", pinned.error));
+      rows.push_back(failed_row(kFloorOneCpuRow, "us/cycle", kBareLabel, kFloorLabel,
+                                "report", pinned.error));
+    }
+    bare.stop();  // the helper threads must not be counted as the gatherer
+    floor.stop();
   }
   progress("FIFO-fed pool: idle gatherer, %d x %lld ms", plan.idle_windows,
            static_cast<long long>(plan.idle_window.count()));
