@@ -482,7 +482,7 @@ def part_process(ctx):
         log("process: seedpool served under each of its configurations (stats at exit); "
             "the default loads no seedpool")
 
-        runs = ctx.args.process_runs or (3 if ctx.args.smoke else 41)
+        runs = ctx.args.process_runs or (3 if ctx.args.smoke else 401)
         walls = {name: [] for name, _, _ in PROCESS_CONFIGS}
         rss = {name: [] for name, _, _ in PROCESS_CONFIGS}
         for name, _, conf in PROCESS_CONFIGS:  # warm-up: page cache, dynamic loader
@@ -1141,7 +1141,7 @@ def parse_args(argv):
                     help="the Debian 13 root (default: <$SEEDPOOL_BUILD_DIR or "
                          "<src>/build>/trixie-root, as test/openssl35/run.sh)")
     ap.add_argument("--process-runs", type=int, default=0,
-                    help="openssl rand runs per configuration (default 41; smoke 3)")
+                    help="openssl rand runs per configuration (default 401; smoke 3)")
     ap.add_argument("--tls-seconds", type=int, default=0,
                     help="seconds of each s_time run (default 5; smoke 1)")
     ap.add_argument("--require-pool-bench", action="store_true",
@@ -1196,7 +1196,7 @@ def main(argv):
 
     meta = {"tool": "bench_all", "build": ctx.build, "source": SRC,
             "settings": {"smoke": args.smoke, "rounds": args.rounds or None,
-                         "process_runs": args.process_runs or (3 if args.smoke else 41),
+                         "process_runs": args.process_runs or (3 if args.smoke else 401),
                          "tls_seconds": args.tls_seconds or (1 if args.smoke else 5),
                          "openssl35": args.openssl35, "parts": args.parts}}
     meta["machine"] = machine_info(ctx)
