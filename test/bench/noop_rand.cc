@@ -199,35 +199,25 @@ int noop_get_ctx_params(void* vctx, OSSL_PARAM params[]) {
 
 #define FN(id, f) \
   { id, reinterpret_cast<void (*)(void)>(f) }
-const OSSL_DISPATCH kNoopRandFunctions[] = {
-    FN(OSSL_FUNC_RAND_NEWCTX, noop_newctx),
-    FN(OSSL_FUNC_RAND_FREECTX, noop_freectx),
-    FN(OSSL_FUNC_RAND_INSTANTIATE, noop_instantiate),
-    FN(OSSL_FUNC_RAND_UNINSTANTIATE, noop_uninstantiate),
-    FN(OSSL_FUNC_RAND_GENERATE, noop_generate),
-    FN(OSSL_FUNC_RAND_RESEED, noop_reseed),
-    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, noop_enable_locking),
-    FN(OSSL_FUNC_RAND_LOCK, noop_lock),
-    FN(OSSL_FUNC_RAND_UNLOCK, noop_unlock),
-    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, noop_gettable_ctx_params),
-    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, noop_get_ctx_params),
-    {0, nullptr},
-};
-
-const OSSL_DISPATCH kAesRandFunctions[] = {
-    FN(OSSL_FUNC_RAND_NEWCTX, aes_newctx),
-    FN(OSSL_FUNC_RAND_FREECTX, noop_freectx),
-    FN(OSSL_FUNC_RAND_INSTANTIATE, noop_instantiate),
-    FN(OSSL_FUNC_RAND_UNINSTANTIATE, noop_uninstantiate),
-    FN(OSSL_FUNC_RAND_GENERATE, aes_generate),
-    FN(OSSL_FUNC_RAND_RESEED, noop_reseed),
-    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, noop_enable_locking),
-    FN(OSSL_FUNC_RAND_LOCK, noop_lock),
-    FN(OSSL_FUNC_RAND_UNLOCK, noop_unlock),
-    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, noop_gettable_ctx_params),
-    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, noop_get_ctx_params),
-    {0, nullptr},
-};
+// The two algorithms differ in newctx and generate only.
+#define RAND_FUNCTIONS(newctx, generate)                                  \
+  {                                                                       \
+    FN(OSSL_FUNC_RAND_NEWCTX, newctx),                                    \
+    FN(OSSL_FUNC_RAND_FREECTX, noop_freectx),                             \
+    FN(OSSL_FUNC_RAND_INSTANTIATE, noop_instantiate),                     \
+    FN(OSSL_FUNC_RAND_UNINSTANTIATE, noop_uninstantiate),                 \
+    FN(OSSL_FUNC_RAND_GENERATE, generate),                                \
+    FN(OSSL_FUNC_RAND_RESEED, noop_reseed),                               \
+    FN(OSSL_FUNC_RAND_ENABLE_LOCKING, noop_enable_locking),               \
+    FN(OSSL_FUNC_RAND_LOCK, noop_lock),                                   \
+    FN(OSSL_FUNC_RAND_UNLOCK, noop_unlock),                               \
+    FN(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, noop_gettable_ctx_params),     \
+    FN(OSSL_FUNC_RAND_GET_CTX_PARAMS, noop_get_ctx_params),               \
+    {0, nullptr},                                                         \
+  }
+const OSSL_DISPATCH kNoopRandFunctions[] = RAND_FUNCTIONS(noop_newctx, noop_generate);
+const OSSL_DISPATCH kAesRandFunctions[] = RAND_FUNCTIONS(aes_newctx, aes_generate);
+#undef RAND_FUNCTIONS
 
 const OSSL_ALGORITHM kRands[] = {
     {"NOOP-RAND", "provider=nooprand", kNoopRandFunctions,
