@@ -44,11 +44,12 @@ struct SourceConfig {
 // /dev/hwrng opens and an rng backs it; rdseed when the CPU and the kernel
 // allow it.
 //
-// To know that, it opens /dev/hwrng (and reads rng_current) and asks CPUID
-// and the kernel about RDSEED. With `keep`, the sources it found present
-// are kept there, ready to read, for Pool::create to use as they are, so
-// that a process starting a pool on the default list does that work once
-// (~45 us of `openssl rand`'s start-up here), not twice.
+// To know that, it opens /dev/hwrng (and reads rng_current) and asks the
+// kernel (and CPUID, when the kernel does not list it) about RDSEED. With
+// `keep`, the sources it found present are kept there, ready to read, for
+// Pool::create to use as they are, so that a process starting a pool on the
+// default list does that work once (~45 us of `openssl rand`'s start-up
+// here), not twice.
 struct ProbedSources {
   ProbedSources() noexcept;
   ~ProbedSources();

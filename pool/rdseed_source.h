@@ -10,7 +10,9 @@
 // success; arch/x86/kernel/cpu/amd.c logs "RDSEED32 is broken. Disabling the
 // corresponding CPUID bit." and also clears the bit in CPUID, which a
 // hypervisor may not honour, so CPUID alone still says yes inside a guest.
-// If neither can be read, CPUID decides.
+// If neither can be read, CPUID decides. The kernel's list is asked first:
+// when modalias lists the feature, CPUID is not run (the kernel's bits are a
+// subset of CPUID's, and in a VM each CPUID exits to the hypervisor).
 //
 // RDSEED fails transiently (CF=0) when the CPU's entropy source has nothing
 // ready, more so under load. Each 8-byte word is tried at most
